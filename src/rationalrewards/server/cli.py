@@ -1,0 +1,48 @@
+"""The ``serve`` command (``rationalrewards serve`` and ``python -m rationalrewards.server``)."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+from .protocol import ServerLimits
+
+_DEFAULTS = ServerLimits()
+
+
+def serve_command(
+    model: str = typer.Option(..., "--model", "-m", help="backend spec, e.g. transformers:./ckpt or openai:URL"),
+    host: str = typer.Option("127.0.0.1", help="interface to bind (0.0.0.0 exposes the server to the network)"),
+    port: int = typer.Option(8000, help="TCP port"),
+    api_key: Optional[str] = typer.Option(
+        None, "--api-key", envvar="RATIONALREWARDS_API_KEY", help="require 'Authorization: Bearer KEY' (not /health)"
+    ),
+    served_model_name: Optional[str] = typer.Option(None, help="model id in /v1/models (default: the backend name)"),
+    allow_remote_images: bool = typer.Option(False, help="let image fields be http(s) URLs the server fetches"),
+    max_body_bytes: int = typer.Option(_DEFAULTS.max_body_bytes, help="largest request body in bytes"),
+    max_batch_items: int = typer.Option(_DEFAULTS.max_batch_items, help="most items or pairs per request"),
+    max_images_per_request: int = typer.Option(_DEFAULTS.max_images_per_request, help="most images per request"),
+    max_image_bytes: int = typer.Option(_DEFAULTS.max_image_bytes, help="largest encoded image in bytes"),
+    max_image_pixels: int = typer.Option(_DEFAULTS.max_image_pixels, help="largest image in pixels (w*h)"),
+    max_tokens: int = typer.Option(_DEFAULTS.max_tokens, help="cap (and default) of max_tokens in chat completions"),
+    log_level: str = typer.Option("info", help="uvicorn log level"),
+) -> None:
+    """Serve a reward model over HTTP: /v1/critique, /v1/compare, /v1/reward and OpenAI-compatible chat."""
+    from .app import serve
+
+    serve(
+        model,
+        host=host,
+        port=port,
+        api_key=api_key,
+        allow_remote_images=allow_remote_images,
+        served_model_name=served_model_name,
+        log_level=log_level,
+        max_body_bytes=max_body_bytes,
+        max_batch_items=max_batch_items,
+        max_images_per_request=max_images_per_request,
+        max_image_bytes=max_image_bytes,
+        max_image_pixels=max_image_pixels,
+        max_tokens=max_tokens,
+    )
