@@ -280,7 +280,9 @@ app.command("serve")(serve)
 def _attach() -> None:
     from .evaluate.cli import app as eval_app
     from .refine.cli import register as register_refine
+    from .synthetic.cli import app as world_app
 
+    app.add_typer(world_app, name="world", help="The synthetic world: scenes, generations, preference pairs.")
     app.add_typer(eval_app, name="eval")
     register_refine(app)
 

@@ -6,6 +6,7 @@ import base64
 import binascii
 import hashlib
 import io
+import re
 from pathlib import Path
 from typing import Any, Union
 
@@ -14,6 +15,9 @@ from PIL import Image
 ImageLike = Union[Image.Image, bytes, bytearray, str, Path, dict]
 
 DEFAULT_MAX_PIXELS = 4096 * 4096
+
+# a bare base64 image (no ``data:`` prefix); long enough that no ordinary file name looks like one
+_BARE_BASE64 = re.compile(r"[A-Za-z0-9+/]{64,}={0,2}")
 
 
 class ImageError(ValueError):
@@ -48,7 +52,8 @@ def decode_data_url(url: str, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Im
 def load_image(
     image: Any, max_pixels: int | None = DEFAULT_MAX_PIXELS, base_dir: str | Path | None = None
 ) -> Image.Image:
-    """Return an RGB PIL image from a PIL image, bytes, a path, a data URL or a ``{"bytes"|"path": ...}`` dict."""
+    """Return an RGB PIL image from a PIL image, bytes, a path, a data URL (or bare base64),
+    a ``{"bytes"|"path": ...}`` dict or a uint8 array."""
     if isinstance(image, Image.Image):
         img = image
     elif isinstance(image, (bytes, bytearray, memoryview)):
@@ -67,9 +72,12 @@ def load_image(
             path = Path(s)
             if base_dir is not None and not path.is_absolute():
                 path = Path(base_dir) / path
-            if not path.is_file():
-                raise ImageError(f"image file not found: {path}")
-            img = _decode_bytes(path.read_bytes(), max_pixels)
+            if _is_file(path):
+                img = _decode_bytes(path.read_bytes(), max_pixels)
+            elif isinstance(image, str) and _BARE_BASE64.fullmatch(s):
+                img = decode_data_url(s, max_pixels)
+            else:
+                raise ImageError(f"image file not found: {str(path)[:200]}")
     else:
         # numpy arrays (HWC uint8) and array-likes of one element (parquet object columns)
         try:
@@ -80,7 +88,12 @@ def load_image(
             if image.dtype == object and image.size == 1:
                 return load_image(image.reshape(-1)[0], max_pixels, base_dir)
             if image.dtype == np.uint8 and image.ndim in (2, 3):
-                img = Image.fromarray(image)
+                if image.ndim == 3 and image.shape[2] == 1:
+                    image = image[:, :, 0]
+                try:
+                    img = Image.fromarray(image)
+                except (TypeError, ValueError) as exc:
+                    raise ImageError(f"cannot read an image from an array of shape {image.shape}: {exc}") from None
             else:
                 raise ImageError(f"cannot read an image from an array of dtype {image.dtype}, shape {image.shape}")
         else:
@@ -88,6 +101,13 @@ def load_image(
     if img.mode != "RGB":
         img = img.convert("RGB")
     return img
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except (OSError, ValueError):  # a name too long for the OS, or with a NUL byte
+        return False
 
 
 def to_png_bytes(image: Any) -> bytes:

@@ -6,6 +6,7 @@ names, titles and level descriptions from here; nothing else spells them.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -118,7 +119,10 @@ def dimension(key: str) -> Dimension:
 
 
 def clamp_score(value: float) -> float:
-    return min(SCORE_MAX, max(SCORE_MIN, float(value)))
+    v = float(value)
+    if math.isnan(v):  # min/max would silently turn NaN into SCORE_MIN
+        raise ValueError("score is NaN")
+    return min(SCORE_MAX, max(SCORE_MIN, v))
 
 
 def normalize(score: float) -> float:
@@ -152,9 +156,7 @@ def aggregate(
     return normalize(total / weight_sum)
 
 
-def score_vector(
-    scores: Mapping[str, float | None], task: Task | str, fill: float = float("nan")
-) -> list[float]:
+def score_vector(scores: Mapping[str, float | None], task: Task | str, fill: float = float("nan")) -> list[float]:
     """Per-dimension scores in protocol order for ``task``; ``fill`` stands for N/A or missing."""
     out = []
     for d in dimensions_for(task):

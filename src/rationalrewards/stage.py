@@ -74,9 +74,12 @@ def run_stage(
             records = process([it for _, it in chunk])
             if len(records) != len(chunk):
                 raise RuntimeError(f"{name}: process returned {len(records)} records for {len(chunk)} items")
-            for (k, _), rec in zip(chunk, records):
-                rec = {"id": k, **{f: v for f, v in rec.items() if f != "id"}}
-                store.append(rec)
+            records = [
+                {"id": k, **{f: v for f, v in rec.items() if f != "id"}}
+                for (k, _), rec in zip(chunk, records, strict=True)
+            ]
+            store.append_many(records)
+            for rec in records:
                 summary.processed += 1
                 reason = failure_reason(rec)
                 if reason:

@@ -1,7 +1,9 @@
 """Resumable JSONL records keyed by a stable id: what every long stage writes.
 
-Each record is one line, appended with a single ``write`` and flushed to disk, so a
-crash loses at most the record in flight; a torn last line is dropped on reopen.
+Each record is one line, appended with a single ``write`` to a file opened for
+appending, so a killed process loses at most the records in flight; a torn last
+line is dropped on reopen. ``durable=True`` also fsyncs after every append (what
+survives a power cut, at about 0.3 ms a write).
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ KEY = "id"
 class JsonlStore:
     """Append-only JSONL file of records, each with a unique ``id``."""
 
-    def __init__(self, path: str | Path, key: str = KEY):
+    def __init__(self, path: str | Path, key: str = KEY, durable: bool = False):
         self.path = Path(path)
         self.key = key
+        self.durable = durable
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._ids: set[str] = set()
         self._repair_and_index()
@@ -31,15 +34,21 @@ class JsonlStore:
         data = self.path.read_bytes()
         good_end = 0
         pos = 0
+        lineno = 0
         while pos < len(data):
             nl = data.find(b"\n", pos)
             if nl == -1:
                 break  # torn last line: no newline
+            lineno += 1
             line = data[pos:nl]
             if line.strip():
                 try:
                     rec = json.loads(line)
-                except json.JSONDecodeError:
+                except ValueError:  # invalid JSON or UTF-8
+                    rec = None
+                if not isinstance(rec, dict):
+                    if data[nl + 1 :].strip():  # not a torn tail: truncating would drop the records after it
+                        raise ValueError(f"{self.path}: line {lineno} is not a JSON record but records follow it")
                     break
                 self._ids.add(str(rec.get(self.key)))
             good_end = nl + 1
@@ -58,16 +67,29 @@ class JsonlStore:
         return set(self._ids)
 
     def append(self, record: dict[str, Any]) -> None:
-        if self.key not in record:
-            raise KeyError(f"record has no {self.key!r} field")
-        line = (json.dumps(record, ensure_ascii=False, default=str) + "\n").encode()
+        self.append_many([record])
+
+    def append_many(self, records: list[dict[str, Any]]) -> None:
+        """Append records, each a whole line; one write per record so a crash tears at most one."""
+        lines = []
+        for record in records:
+            if self.key not in record:
+                raise KeyError(f"record has no {self.key!r} field")
+            lines.append((json.dumps(record, ensure_ascii=False, default=str) + "\n").encode())
+        if not lines:
+            return
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
-            os.write(fd, line)
-            os.fsync(fd)
+            for line in lines:
+                view = memoryview(line)
+                while view:
+                    view = view[os.write(fd, view) :]
+            if self.durable:
+                os.fsync(fd)
         finally:
             os.close(fd)
-        self._ids.add(str(record[self.key]))
+        for record in records:
+            self._ids.add(str(record[self.key]))
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         """Records in file order; a later record with the same id replaces an earlier one."""

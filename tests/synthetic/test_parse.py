@@ -81,7 +81,9 @@ def test_negation_parsed_targets():
 
 
 def test_edit_parse_ops_and_preserve():
-    req = parse_request("Make the red circle completely blue. Keep the green star and everything else unchanged.", "edit")
+    req = parse_request(
+        "Make the red circle completely blue. Keep the green star and everything else unchanged.", "edit"
+    )
     assert req.edit.op == "recolor" and req.edit.color == "blue" and req.edit.e == 2
     assert req.preserve.generic and req.preserve.named == ("green star",)
     assert req.preserve.level(["green star"]) == 3 and req.preserve.level(["sign"]) == 1
@@ -99,3 +101,18 @@ def test_parser_never_raises(text):
     for task in ("t2i", "edit"):
         res = parse_request_verbose(text, task)
         assert res.request.task == task
+
+
+def test_with_levels_then_phrase_carries_the_levels():
+    """Raising a constraint's level and phrasing it gives text the parser reads at that level (how refinements work)."""
+    for i in range(200):
+        rng = random.Random(i)
+        req = sample_t2i_request(rng)
+        keys = [c.key for c in req.constraints() if c.kind in ("count", "negation", "relation", "text", "background")]
+        if not keys:
+            continue
+        raised = req.with_levels({k: 3 for k in keys} | {"clean:blur": 2})
+        back = parse_request(phrase_request(raised, rng))
+        assert back == raised.canonical()
+        lv = back.explicitness()
+        assert all(lv[k] == 3 for k in keys) and lv["clean:blur"] >= 2

@@ -140,7 +140,7 @@ def _load_from_disk(path: Path) -> Any:
 
 
 def _dataset_rows(ds: Any, split: str | None, label: str, base: Path | None) -> Iterator[_Row]:
-    if not hasattr(ds, "column_names"):  # a DatasetDict
+    if not hasattr(ds, "features"):  # a DatasetDict
         names = list(ds.keys())
         if split is None:
             if len(names) != 1:

@@ -691,6 +691,9 @@ def load_benchmark(
             stats.subsets[pair.meta["subset"]] += 1
     if spec.grouped:
         _fill_group_k(pairs, stats)
+    extra = sum(1 for p in pairs if p.meta.get("extra_prompt_images"))
+    if extra:
+        stats.notes.append(f"{extra} pairs have several prompt images; the first is judged as the source")
     stats.pairs = len(pairs)
     if not pairs:
         raise ValueError(f"{spec.name}: no pairs read from {data!s:.200}")

@@ -306,7 +306,8 @@ _RUN_TEMPLATE = """<!doctype html>
 {% for w in worst %}<div class="case"><div class="imgs">
 {% for name, src in w.thumbs.items() %}{% if src %}<figure><img alt="{{ name }}" src="{{ src }}">
 <figcaption>{{ name }}</figcaption></figure>{% endif %}{% endfor %}</div>
-<div class="rationale"><b>{{ w.id }}</b> — label <b>{{ w.label }}</b>, verdicts {{ w.verdicts }},
+<div class="rationale"><b>{{ w.id }}</b> — label <b>{{ w.label }}</b>, verdict
+{% for order, v in w.verdicts.items() %}{{ order }} <b>{{ v or "none" }}</b>{{ ", " if not loop.last }}{% endfor %},
 margin {{ "%.3f"|format(w.confidence) }}
 <br><i>{{ w.request }}</i>
 {% if w.summary %}<p><b>Summary:</b> {{ w.summary }}</p>{% endif %}
@@ -397,7 +398,7 @@ def run_html(manifest: dict[str, Any], m: dict[str, Any], worst: list[dict[str, 
             acc_rows=acc_rows,
             breakdown=[(n, _fmt(a), a.get("total", 0)) for n, a in headline(m)],
             plots=plots,
-            diag=diagnostics_markdown(m["diagnostics"]),
+            diag=[line.removeprefix("- ") for line in diagnostics_markdown(m["diagnostics"])],
             worst=worst,
             dims=_dims,
             score=_score,

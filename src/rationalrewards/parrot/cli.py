@@ -67,10 +67,10 @@ def _config(path: Optional[Path]) -> dict[str, Any]:
     return data
 
 
-def _build(cls: type, data: dict[str, Any], **flags: Any) -> Any:
+def _build(cls: type, base: dict[str, Any], /, **flags: Any) -> Any:
     from .config import from_dict
 
-    merged = {**data, **{k: v for k, v in flags.items() if v is not None}}
+    merged = {**base, **{k: v for k, v in flags.items() if v is not None}}
     try:
         return from_dict(cls, merged)
     except (TypeError, ValueError) as exc:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,31 @@ from . import consistency as cons
 from . import hindsight as hs
 from .config import ConsistencyConfig, ExportConfig, HindsightConfig, PipelineConfig
 from .export import ExportSummary, export_examples
+
+
+class _RetryingStore(JsonlStore):
+    """A store that reports the ids in ``retry`` as not done (their new record replaces the old one)."""
+
+    def __init__(self, path: str | Path, retry: Callable[[dict[str, Any]], bool]):
+        super().__init__(path)
+        self._retry = {k for k, rec in self.records().items() if retry(rec)}
+
+    def __contains__(self, item_id: object) -> bool:
+        return str(item_id) not in self._retry and super().__contains__(item_id)
+
+    def append(self, record: dict[str, Any]) -> None:
+        super().append(record)
+        self._retry.discard(str(record["id"]))
+
+
+def _hindsight_teacher_failed(rec: dict[str, Any]) -> bool:
+    return str(rec.get("error") or "").startswith("teacher:")
+
+
+def _filter_teacher_failed(rec: dict[str, Any]) -> bool:
+    if str(rec.get("error") or "").startswith("hindsight: teacher:"):
+        return True
+    return any(v.get("reason") == cons.TEACHER_ERROR for v in rec.get("rationales") or [])
 
 
 def load_pairs(source: Any, format: str = "auto", limit: int | None = None, **options: Any) -> list[PreferencePair]:
@@ -59,8 +84,13 @@ def run_hindsight(
     backend: Backend | None = None,
     progress: bool = True,
     cache: dict[str, Backend] | None = None,
+    retry_errors: bool = True,
 ) -> StageSummary:
-    """Phase 1 over ``pairs`` into ``out`` (resumable); ``backend`` replaces ``config.teacher`` when given."""
+    """Phase 1 over ``pairs`` into ``out`` (resumable); ``backend`` replaces ``config.teacher`` when given.
+
+    ``retry_errors``: pairs whose earlier record holds a teacher error (e.g. an endpoint that was down) are
+    asked again; their new record replaces the old one.
+    """
     teacher, name = _resolve(backend if backend is not None else config.teacher, cache)
     tpl = hs.load_hindsight_template(config.template)
     items = [(hs.hindsight_id(p, config, name, tpl), p) for p in pairs]
@@ -73,7 +103,7 @@ def run_hindsight(
         items,
         key=lambda it: it[0],
         process=process,
-        out=out,
+        out=_RetryingStore(out, _hindsight_teacher_failed) if retry_errors else out,
         batch_size=config.batch_size,
         progress=progress,
         failure_reason=hs.failure_reason,
@@ -88,10 +118,12 @@ def run_filter(
     teacher: str | Backend | None = None,
     progress: bool = True,
     cache: dict[str, Backend] | None = None,
+    retry_errors: bool = True,
 ) -> tuple[StageSummary, cons.FilterReport]:
-    """Phase 2 over the hindsight records of ``pairs`` into ``out`` (resumable); the report covers all of ``out``.
+    """Phase 2 over the hindsight records of ``pairs`` into ``out`` (resumable); the report covers these pairs.
 
-    ``teacher``: the judge when ``config.teacher`` is not set (a spec or a Backend).
+    ``teacher``: the judge when ``config.teacher`` is not set (a spec or a Backend). ``retry_errors``: pairs
+    with a rationale the judge failed to answer are judged again.
     """
     spec = config.teacher if config.teacher is not None else teacher
     use_teacher = "teacher" in config.checks
@@ -120,7 +152,7 @@ def run_filter(
         items,
         key=lambda it: it[0],
         process=process,
-        out=out,
+        out=_RetryingStore(out, _filter_teacher_failed) if retry_errors else out,
         batch_size=config.batch_size,
         progress=progress,
         failure_reason=cons.failure_reason,

@@ -126,13 +126,24 @@ def scaling_plot(runs: dict[str, list[Trajectory]], out_png: str | Path) -> Path
     return out
 
 
-def _candidate_html(run_dir: Path, t: Trajectory, r: int, c: Any, embed: bool) -> str:
+def _extra_html(extra: dict[str, Any] | None) -> str:
+    if not extra:
+        return ""
+    return "".join(f" · {html.escape(str(k))} <b>{_fmt(v)}</b>" for k, v in extra.items())
+
+
+def _candidate_html(
+    run_dir: Path, t: Trajectory, r: int, c: Any, embed: bool, extra: dict[str, dict[str, Any]] | None = None
+) -> str:
     best = t.best_round == r and t.best_candidate == c.index
     src = _img_src(run_dir, c.image_path, embed)
     parts = [f'<div class="cand{" best" if best else ""}">']
     if src:
         parts.append(f'<img src="{src}" alt="round {r} candidate {c.index}">')
-    parts.append(f"<div>seed {c.seed} · reward <b>{_fmt(c.reward)}</b>{' · <b>best</b>' if best else ''}</div>")
+    parts.append(
+        f"<div>seed {c.seed} · reward <b>{_fmt(c.reward)}</b>{' · <b>best</b>' if best else ''}"
+        f"{_extra_html((extra or {}).get(c.image_hash))}</div>"
+    )
     crit = c.critique
     if crit.parse_status == "failed":
         parts.append(f'<div class="warn">critique failed to parse: {html.escape("; ".join(crit.parse_errors))}</div>')
@@ -159,7 +170,9 @@ def _candidate_html(run_dir: Path, t: Trajectory, r: int, c: Any, embed: bool) -
     return "".join(parts)
 
 
-def _item_html(run_dir: Path, rec: dict[str, Any], t: Trajectory, embed: bool) -> str:
+def _item_html(
+    run_dir: Path, rec: dict[str, Any], t: Trajectory, embed: bool, extra: dict[str, dict[str, Any]] | None = None
+) -> str:
     parts = [f'<div class="item" id="{html.escape(t.id)}"><h3>{html.escape(t.id)}</h3>']
     parts.append(f'<div class="req">{html.escape(t.request)}</div>')
     parts.append(
@@ -168,6 +181,7 @@ def _item_html(run_dir: Path, rec: dict[str, Any], t: Trajectory, embed: bool) -
         f"<b>{html.escape(t.stop_reason or '?')}</b>"
         + (f' · <span class="warn">{t.parse_failures} unparsed critique(s)</span>' if t.parse_failures else "")
         + (f" · final image: <code>{html.escape(rec['output'])}</code>" if rec.get("output") else "")
+        + _extra_html((extra or {}).get(t.id))
         + "</p>"
     )
     src = _img_src(run_dir, t.source_path, embed) if t.source_path and not Path(t.source_path).is_absolute() else None
@@ -184,7 +198,7 @@ def _item_html(run_dir: Path, rec: dict[str, Any], t: Trajectory, embed: bool) -
         if rnd.note and not rnd.constraint_missing:
             parts.append(f'<div class="muted">{html.escape(rnd.note)}</div>')
         parts.append('<div class="cands">')
-        parts.extend(_candidate_html(run_dir, t, rnd.index, c, embed) for c in rnd.candidates)
+        parts.extend(_candidate_html(run_dir, t, rnd.index, c, embed, extra) for c in rnd.candidates)
         parts.append("</div></div>")
         previous = rnd.request
     parts.append("</div>")
@@ -218,12 +232,20 @@ def _summary_table(rows: dict[str, dict[str, Any]]) -> str:
 
 
 def write_report(
-    run_dir: str | Path, out: str | Path | None = None, compare: list[str | Path] | None = None, embed: bool = False
+    run_dir: str | Path,
+    out: str | Path | None = None,
+    compare: list[str | Path] | None = None,
+    embed: bool = False,
+    extra_columns: dict[str, dict[str, Any]] | None = None,
+    note: str | None = None,
 ) -> Path:
     """Write ``report.html`` (and ``scaling.png``) for a run folder; return the page's path.
 
     ``compare`` lists other run folders for the summary and the scaling plot; None finds sibling
-    runs of other methods on the same benchmark, generator and model.
+    runs of other methods on the same benchmark, generator and model. ``extra_columns`` adds
+    labelled values beside the model's numbers: keys are item ids (shown in the item's header line)
+    or candidate image hashes (shown beside that candidate's reward), e.g. a synthetic world's true
+    utility. ``note`` is a line of text shown under the title.
     """
     run = Path(run_dir)
     settings, records = load_run(run)
@@ -247,13 +269,14 @@ def write_report(
         f" · reward model <code>{html.escape(str(s.get('model')))}</code> (template "
         f"{html.escape(str(s.get('template')))} {html.escape(str(s.get('template_version')))})"
         f" · benchmark <code>{html.escape(str(settings.get('bench')))}</code></p>",
+        f"<p>{html.escape(note)}</p>" if note else "",
         f"<details><summary>policy</summary><pre>{html.escape(json.dumps(s.get('policy'), indent=1))}</pre></details>",
         "<h2>Summary</h2>",
         _summary_table({label: summarize(ts) for label, ts in runs.items()}),
         f'<img src="{plot_src}" alt="test-time scaling plot">',
         "<h2>Items</h2>",
     ]
-    page.extend(_item_html(run, rec, t, embed) for rec, t in zip(records, trajs, strict=True))
+    page.extend(_item_html(run, rec, t, embed, extra_columns) for rec, t in zip(records, trajs, strict=True))
     page.append("</body></html>")
     target = Path(out) if out is not None else run / "report.html"
     target.write_text("\n".join(page), encoding="utf-8")

@@ -16,7 +16,7 @@ backend that spreads calls over several servers).
 
 ``metrics()`` returns counters, the batch-size histogram and latency percentiles as a dict (the server's
 ``GET /metrics``); ``prometheus()`` renders the same in the Prometheus text format. One batcher belongs to
-one event loop (the first one it is used in).
+one running event loop at a time (it starts afresh when used from a new loop after the old one stopped).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import math
 import time
 from collections import Counter, deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..schema import Sample
@@ -49,6 +49,22 @@ class RewardTimeoutError(TimeoutError):
 
 class BatcherClosedError(RuntimeError):
     """The batcher was closed; no more requests are taken."""
+
+
+@dataclass
+class RewardBatchConfig:
+    """How the reward server batches ``/v1/reward`` (``RewardBatcher``'s settings)."""
+
+    max_batch: int = 32
+    """Most samples in one backend call."""
+    window_ms: float = 15.0
+    """How long after the oldest queued sample arrived to wait for the batch to fill (0: no wait)."""
+    max_queue: int = 1024
+    """Most samples waiting; a request that does not fit is refused (HTTP 429 with Retry-After)."""
+    timeout_s: float = 300.0
+    """Per-request timeout (HTTP 504 after it)."""
+    max_concurrency: int = 1
+    """Backend calls running at once."""
 
 
 @dataclass
@@ -126,6 +142,10 @@ class RewardBatcher:
         self._in_flight = 0
         self._queue_peak = 0
 
+    @classmethod
+    def from_config(cls, model: Any, config: RewardBatchConfig | None = None) -> RewardBatcher:
+        return cls(model, **asdict(config or RewardBatchConfig()))
+
     # ------------------------------------------------------------------ public
 
     @property
@@ -169,9 +189,9 @@ class RewardBatcher:
             self._c["failed_requests"] += 1
             raise
         finally:
-            if any(not it.future.done() for it in items):
+            if not all(it.future.done() and not it.future.cancelled() for it in items):
                 for it in items:
-                    it.future.cancel()
+                    it.future.cancel()  # withdrawn: the worker skips them
                 self._queue = deque(it for it in self._queue if not it.future.done())
         self._latency.append(time.perf_counter() - t0)
         for r in results:
@@ -271,12 +291,17 @@ class RewardBatcher:
 
     def _ensure_worker(self) -> None:
         loop = asyncio.get_running_loop()
-        if self._loop is None:
+        if self._loop is not loop:
+            if self._loop is not None and self._loop.is_running():
+                raise RuntimeError("a RewardBatcher belongs to one running event loop; this is another")
+            # first use, or the previous loop has stopped (e.g. one loop per call in a test client): start afresh
             self._loop = loop
+            self._queue.clear()
+            self._batches = set()
+            self._in_flight = 0
+            self._worker = None
             self._arrived = asyncio.Event()
             self._slots = asyncio.Semaphore(self.max_concurrency)
-        elif self._loop is not loop:
-            raise RuntimeError("a RewardBatcher belongs to the event loop it was first used in")
         if self._worker is None or self._worker.done():
             self._worker = loop.create_task(self._run(), name="reward-batcher")
 

@@ -15,13 +15,14 @@ from typing import Any
 try:
     from fastapi import FastAPI, Request
     from fastapi.exceptions import RequestValidationError
-    from fastapi.responses import JSONResponse
+    from fastapi.responses import JSONResponse, PlainTextResponse
     from starlette.exceptions import HTTPException as StarletteHTTPException
 except ImportError as exc:  # pragma: no cover - depends on the installed extras
     raise ImportError(
         f"the rationalrewards HTTP server needs FastAPI and uvicorn: pip install 'rationalrewards[serve]' ({exc})"
     ) from exc
 
+from ..rl.service import RewardBatchConfig
 from .protocol import (
     ApiError,
     ChatCompletionRequest,
@@ -51,19 +52,32 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     413: {"model": ErrorResponse, "description": "request body too large"},
     500: {"model": ErrorResponse, "description": "backend or server failure"},
 }
+_REWARD_ERRORS: dict[int | str, dict[str, Any]] = {
+    **_ERRORS,
+    429: {"model": ErrorResponse, "description": "reward queue full; retry after the Retry-After header's seconds"},
+    504: {"model": ErrorResponse, "description": "the reward request timed out in the queue or the backend"},
+}
 
 _TYPE_BY_STATUS = {
     401: "authentication_error",
     404: "not_found_error",
     413: "request_too_large",
+    429: "rate_limit_error",
     500: "server_error",
+    504: "timeout_error",
 }
 
 
-def error_response(status: int, message: str, type: str | None = None, param: str | None = None) -> JSONResponse:
+def error_response(
+    status: int,
+    message: str,
+    type: str | None = None,
+    param: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
     error_type = type or _TYPE_BY_STATUS.get(status, "invalid_request_error")
     body = {"error": {"message": message, "type": error_type, "param": param, "code": None}}
-    return JSONResponse(body, status_code=status)
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 class _Gate:
@@ -157,7 +171,7 @@ async def _guard(call: Awaitable[Any]) -> Any:
     except ApiError as exc:
         if exc.status >= 500:
             log.warning("request failed: %s", exc.message)
-        return error_response(exc.status, exc.message, exc.type, exc.param)
+        return error_response(exc.status, exc.message, exc.type, exc.param, exc.headers)
     except Exception as exc:
         log.exception("unexpected error while serving a request")
         return error_response(500, f"internal error: {type(exc).__name__}: {exc}", "server_error")
@@ -170,15 +184,17 @@ def create_app(
     limits: ServerLimits | None = None,
     allow_remote_images: bool = False,
     served_model_name: str | None = None,
+    reward_batching: RewardBatchConfig | None = None,
 ) -> FastAPI:
     """The HTTP app serving ``model``: a ``RationalRewardModel``, a ``Backend`` or a backend spec string.
 
     ``api_key`` guards every route but ``/health`` (``Authorization: Bearer <key>``). ``limits`` bounds
     what a request may ask; ``allow_remote_images`` lets image fields be ``http(s)://`` URLs the server fetches.
+    ``reward_batching`` configures the micro-batching queue behind ``/v1/reward`` (``rl.service``).
     """
     limits = limits or ServerLimits()
     state = build_state(model, limits, allow_remote_images, served_model_name)
-    services = Services.build(state)
+    services = Services.build(state, reward_batching)
 
     from .. import __version__
 
@@ -223,9 +239,18 @@ def create_app(
     async def compare(body: CompareRequest) -> Any:
         return await _guard(services.compare.compare(body))
 
-    @app.post("/v1/reward", response_model=RewardResponse, responses=_ERRORS)
+    @app.post("/v1/reward", response_model=RewardResponse, responses=_REWARD_ERRORS)
     async def reward(body: RewardRequest) -> Any:
         return await _guard(services.reward.reward(body))
+
+    @app.get("/metrics", responses=_ERRORS)
+    async def metrics(format: str = "json") -> Any:
+        """Reward-service metrics as JSON, or Prometheus text with ``?format=prometheus``."""
+        if format == "prometheus":
+            return PlainTextResponse(services.reward.prometheus(), media_type="text/plain; version=0.0.4")
+        if format != "json":
+            return error_response(400, f"format must be 'json' or 'prometheus', got {format!r}", param="format")
+        return JSONResponse(services.reward.metrics())
 
     @app.post("/v1/chat/completions", response_model=ChatCompletionResponse, responses=_ERRORS)
     async def chat_completions(body: ChatCompletionRequest) -> Any:
@@ -242,12 +267,13 @@ def serve(
     allow_remote_images: bool = False,
     served_model_name: str | None = None,
     log_level: str = "info",
+    reward_batching: RewardBatchConfig | None = None,
     **limits: Any,
 ) -> None:
     """Load ``model_spec`` and serve it with uvicorn until interrupted.
 
     ``api_key`` falls back to the ``RATIONALREWARDS_API_KEY`` environment variable; ``limits`` are
-    ``ServerLimits`` fields (e.g. ``max_batch_items=64``).
+    ``ServerLimits`` fields (e.g. ``max_batch_items=64``); ``reward_batching`` configures ``/v1/reward``'s queue.
     """
     try:
         import uvicorn
@@ -263,5 +289,6 @@ def serve(
         limits=ServerLimits(**{k: v for k, v in limits.items() if v is not None}),
         allow_remote_images=allow_remote_images,
         served_model_name=served_model_name,
+        reward_batching=reward_batching,
     )
     uvicorn.run(app, host=host, port=port, log_level=log_level)

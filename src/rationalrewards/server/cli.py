@@ -6,9 +6,11 @@ from typing import Optional
 
 import typer
 
+from ..rl.service import RewardBatchConfig
 from .protocol import ServerLimits
 
 _DEFAULTS = ServerLimits()
+_BATCH = RewardBatchConfig()
 
 
 def serve_command(
@@ -26,6 +28,11 @@ def serve_command(
     max_image_bytes: int = typer.Option(_DEFAULTS.max_image_bytes, help="largest encoded image in bytes"),
     max_image_pixels: int = typer.Option(_DEFAULTS.max_image_pixels, help="largest image in pixels (w*h)"),
     max_tokens: int = typer.Option(_DEFAULTS.max_tokens, help="cap (and default) of max_tokens in chat completions"),
+    reward_max_batch: int = typer.Option(_BATCH.max_batch, help="/v1/reward: most samples per backend call"),
+    reward_window_ms: float = typer.Option(_BATCH.window_ms, help="/v1/reward: batching window in ms (0: none)"),
+    reward_max_queue: int = typer.Option(_BATCH.max_queue, help="/v1/reward: most queued samples (then 429)"),
+    reward_timeout_s: float = typer.Option(_BATCH.timeout_s, help="/v1/reward: per-request timeout (then 504)"),
+    reward_concurrency: int = typer.Option(_BATCH.max_concurrency, help="/v1/reward: backend calls at once"),
     log_level: str = typer.Option("info", help="uvicorn log level"),
 ) -> None:
     """Serve a reward model over HTTP: /v1/critique, /v1/compare, /v1/reward and OpenAI-compatible chat."""
@@ -45,4 +52,11 @@ def serve_command(
         max_image_bytes=max_image_bytes,
         max_image_pixels=max_image_pixels,
         max_tokens=max_tokens,
+        reward_batching=RewardBatchConfig(
+            max_batch=reward_max_batch,
+            window_ms=reward_window_ms,
+            max_queue=reward_max_queue,
+            timeout_s=reward_timeout_s,
+            max_concurrency=reward_concurrency,
+        ),
     )

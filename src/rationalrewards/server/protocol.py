@@ -61,6 +61,8 @@ ErrorType = Literal[
     "authentication_error",
     "not_found_error",
     "request_too_large",
+    "rate_limit_error",
+    "timeout_error",
     "backend_error",
     "server_error",
 ]
@@ -70,13 +72,19 @@ class ApiError(Exception):
     """An error with its HTTP status; the router turns it into an ``ErrorResponse``."""
 
     def __init__(
-        self, message: str, status: int = 400, type: ErrorType = "invalid_request_error", param: str | None = None
+        self,
+        message: str,
+        status: int = 400,
+        type: ErrorType = "invalid_request_error",
+        param: str | None = None,
+        headers: dict[str, str] | None = None,
     ):
         super().__init__(message)
         self.message = message
         self.status = status
         self.type = type
         self.param = param
+        self.headers = headers
 
 
 class ErrorInfo(BaseModel):

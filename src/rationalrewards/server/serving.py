@@ -10,6 +10,7 @@ import asyncio
 import base64
 import binascii
 import logging
+import math
 import sys
 import time
 from collections.abc import Sequence
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from ..backends.base import Backend, GenerationConfig
 from ..conversation import Conversation, ImagePart, Message, Part
 from ..images import ImageError, load_image
+from ..rl.service import QueueFullError, RewardBatchConfig, RewardBatcher, RewardTimeoutError
 from ..schema import Critique, PairwiseCritique, PreferencePair, Sample
 from .protocol import (
     ApiError,
@@ -316,12 +318,25 @@ class CompareService:
 class RewardService:
     """``POST /v1/reward``: scalar and per-dimension rewards for RL trainers.
 
-    ``score_batch`` is the unit of work; a micro-batching window or a queue with backpressure can sit
-    in front of it (collect requests, call ``score_batch`` once, fan the results back out).
+    Requests go through a ``rl.service.RewardBatcher``: samples arriving within a short window share one
+    backend call; a full queue answers 429 with ``Retry-After``, a request over its timeout 504.
     """
 
-    def __init__(self, state: ServerState):
+    def __init__(self, state: ServerState, batching: RewardBatchConfig | None = None):
         self.state = state
+        self.batching = batching or RewardBatchConfig()
+        self.batcher = (
+            RewardBatcher.from_config(state.reward_model, self.batching) if state.reward_model is not None else None
+        )
+
+    def metrics(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"model": self.state.model_name}
+        if self.batcher is not None:
+            out.update(self.batcher.metrics())
+        return out
+
+    def prometheus(self) -> str:
+        return self.batcher.prometheus() if self.batcher is not None else ""
 
     async def reward(self, req: RewardRequest) -> RewardResponse:
         samples = await _samples(self.state, req.items, "items")
@@ -332,8 +347,15 @@ class RewardService:
 
     async def score_batch(self, samples: Sequence[Sample], return_critiques: bool = False) -> list[RewardResult]:
         model = self.state.require_model()
-        critiques = await model.acritique(list(samples))
-        return [self._result(model, s, c, return_critiques) for s, c in zip(samples, critiques, strict=True)]
+        assert self.batcher is not None
+        try:
+            scores = await self.batcher.submit(list(samples))
+        except QueueFullError as exc:
+            retry = str(max(1, math.ceil(exc.retry_after_s)))
+            raise ApiError(str(exc), status=429, type="rate_limit_error", headers={"Retry-After": retry}) from None
+        except RewardTimeoutError as exc:
+            raise ApiError(str(exc), status=504, type="timeout_error") from None
+        return [self._result(model, s, sc.critique, return_critiques) for s, sc in zip(samples, scores, strict=True)]
 
     @staticmethod
     def _result(model: RationalRewardModel, sample: Sample, c: Critique, return_critique: bool) -> RewardResult:
@@ -452,12 +474,12 @@ class Services:
     chat: ChatService
 
     @classmethod
-    def build(cls, state: ServerState) -> Services:
+    def build(cls, state: ServerState, reward_batching: RewardBatchConfig | None = None) -> Services:
         return cls(
             state=state,
             info=InfoService(state),
             critique=CritiqueService(state),
             compare=CompareService(state),
-            reward=RewardService(state),
+            reward=RewardService(state, reward_batching),
             chat=ChatService(state),
         )

@@ -71,7 +71,7 @@ def measure_explicitness(world: World, n: int = 400) -> dict[str, Any]:
         counts: dict[str, int] = {}
         content = 0
         for seed in range(n):
-            gen = world.generate(text, 10_000 + seed, vividness=0.55, register=False)
+            gen = world.generate(text, 10_000 + seed, vividness=0.55, render=False)
             findings = world.truth(gen.record, reference).findings
             for k in {f.kind for f in findings}:
                 counts[k] = counts.get(k, 0) + 1

@@ -76,8 +76,11 @@ class GeneratorConfig:
     @classmethod
     def perfect(cls, **overrides: Any) -> GeneratorConfig:
         """A generator that never fails (rates 0) unless ``overrides`` set some."""
-        zero = {f.name: 0.0 for f in fields(cls) if f.name not in ("decay", "clean_decay", "preserve_decay", "size",
-                                                                  "supersample")}
+        zero = {
+            f.name: 0.0
+            for f in fields(cls)
+            if f.name not in ("decay", "clean_decay", "preserve_decay", "size", "supersample")
+        }
         return cls(**{**zero, **overrides})
 
     def scaled(self, k: float) -> GeneratorConfig:
@@ -291,7 +294,9 @@ class WorldGenerator:
                 ids_by_group[g.key].append(len(items))
                 items.append(Item(len(items), g.shape, color, size))
         for neg in negs:
-            if self._decide(log, seed, "ignored_negation", neg.key, cfg.ignored_negation * cfg.factor("negation", neg.e)):
+            if self._decide(
+                log, seed, "ignored_negation", neg.key, cfg.ignored_negation * cfg.factor("negation", neg.e)
+            ):
                 r = _rng(seed, "negation", neg.key)
                 shapes = [s for s in SHAPES if neg.target.shape in (None, s)]
                 colors = [c for c in COLOR_NAMES if neg.target.color in (None, c)]
@@ -311,7 +316,9 @@ class WorldGenerator:
         for rel in req.relations:
             a_ids = ids_by_group.get(rel.subject.key, [])
             b_ids = ids_by_group.get(rel.object.key, [])
-            fails = self._decide(log, seed, "wrong_relation", rel.key, cfg.wrong_relation * cfg.factor("relation", rel.e))
+            fails = self._decide(
+                log, seed, "wrong_relation", rel.key, cfg.wrong_relation * cfg.factor("relation", rel.e)
+            )
             if rel.conflicted:
                 fails = fails or uniform(seed, "conflict", rel.key) < 0.5
             if a_ids and b_ids:
@@ -366,11 +373,11 @@ class WorldGenerator:
 
         def relations_kept(cand: list[Obj]) -> bool:
             by = {o.id: o for o in cand}
-            return all(
-                relation_holds(by[r.a], r.relation, by[r.b]) == r.holds for r in rels if r.a in by and r.b in by
-            )
+            return all(relation_holds(by[r.a], r.relation, by[r.b]) == r.holds for r in rels if r.a in by and r.b in by)
 
-        order = [i for i, o in enumerate(objs) if o.id not in in_rel] + [i for i, o in enumerate(objs) if o.id in in_rel]
+        order = [i for i, o in enumerate(objs) if o.id not in in_rel] + [
+            i for i, o in enumerate(objs) if o.id in in_rel
+        ]
         index = {o.id: i for i, o in enumerate(objs)}
         glued: dict[int, list[int]] = {}  # object id -> indices of the objects it is nested with
         for r in rels:
@@ -388,7 +395,8 @@ class WorldGenerator:
                 inset = o.r * r.uniform(0.05, 0.35)
                 along = r.uniform(0.15, 0.85)
                 x, y = {
-                    "left": (inset, along), "right": (1 - inset, along), "top": (along, inset), "bottom": (along, 1 - inset),
+                    "left": (inset, along), "right": (1 - inset, along),
+                    "top": (along, inset), "bottom": (along, 1 - inset),
                 }[edge]  # fmt: skip
                 cand = o.moved(x, y)
                 trial = objs[:i] + [cand] + objs[i + 1 :]
@@ -466,8 +474,10 @@ class WorldGenerator:
                 # a botched removal of one object leaves it in place, shrunk or pushed aside
                 o = objs[targets[0]]
                 k = SIZE_NAMES.index(o.size)
-                objs[o.id] = replace(o, size=SIZE_NAMES[k - 1]) if k > 0 else o.moved(
-                    min(max(o.x + (0.12 if o.x < 0.5 else -0.12), o.r), 1 - o.r), o.y
+                objs[o.id] = (
+                    replace(o, size=SIZE_NAMES[k - 1])
+                    if k > 0
+                    else o.moved(min(max(o.x + (0.12 if o.x < 0.5 else -0.12), o.r), 1 - o.r), o.y)
                 )
         elif applied and ed.op == "move" and targets:
             region = value if value in MOVE_TARGETS else ed.region
@@ -568,6 +578,7 @@ class WorldGenerator:
         if isinstance(request, str):
             text = request
             request = parse_request(text, task or ("edit" if source is not None else "t2i"))
+        request = request.canonical()
         if request.task == "edit" and source is None:
             raise ValueError("an edit request needs the source scene (source=...)")
         if request.task == "t2i" and source is not None:
@@ -608,10 +619,3 @@ class WorldGenerator:
         img = rec.render()
         rec.image_hash = image_hash(img)
         return Generation(img, rec)
-
-
-def from_spec(rest: str = "", **kwargs: Any):
-    """The ``world[:key=value&...]`` generator spec (see ``adapter.WorldImageGenerator``)."""
-    from .adapter import from_spec as _from_spec
-
-    return _from_spec(rest, **kwargs)

@@ -151,7 +151,9 @@ def _least_bad(it: Item, placed: dict[int, Obj], sign: Sign | None, rng: random.
     lo = it.r + EDGE
     best, best_d = None, -math.inf
     for _ in range(200):
-        o = Obj(it.id, it.shape, it.color, it.size, round(rng.uniform(lo, 1 - lo), 4), round(rng.uniform(lo, 1 - lo), 4))
+        o = Obj(
+            it.id, it.shape, it.color, it.size, round(rng.uniform(lo, 1 - lo), 4), round(rng.uniform(lo, 1 - lo), 4)
+        )
         d = min((distance(o, p) - o.r - p.r for p in placed.values()), default=1.0)
         if hits_sign(o, sign):
             d -= 1.0

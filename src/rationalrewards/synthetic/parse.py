@@ -55,7 +55,9 @@ MENTION = re.compile(
 )
 DEF_REF = re.compile(rf"\bthe\s+(?:(?P<size>{_SZ})\s+)?(?:(?P<color>{_C})\s+)?(?P<shape>{_S}|shape|object)(?P<pl>s)?\b")
 REF = rf"the\s+(?:(?P<size>{_SZ})\s+)?(?:(?P<color>{_C})\s+)?(?P<shape>{_S}|shape|object)(?P<pl>s)?"
-QUOTE = re.compile(r"(?<![A-Za-z0-9])['\"\u2018\u2019\u201c\u201d]([^'\"\u2018\u2019\u201c\u201d\n]{1,30}?)['\"\u2018\u2019\u201c\u201d](?![A-Za-z0-9])")
+QUOTE = re.compile(
+    r"(?<![A-Za-z0-9])['\"\u2018\u2019\u201c\u201d]([^'\"\u2018\u2019\u201c\u201d\n]{1,30}?)['\"\u2018\u2019\u201c\u201d](?![A-Za-z0-9])"
+)
 SPELL = re.compile(r"\bspel(?:led|t)\s+(?:out\s+)?(?:as\s+)?((?:[A-Z][- ])+[A-Z])(?![A-Za-z])")
 REL = re.compile(
     r"(?:(?P<prec>directly|completely|clearly)\s+)?"
@@ -330,8 +332,14 @@ def _build_t2i(st: _T2IState, quotes: list[tuple[str, bool]], spelled: list[str]
             color_e, color_alt = cm.level()
         groups.append(
             Group(
-                shape, color, int(rec["count"].value), rec["size"], count_e=e, color_e=color_e,
-                count_alt=count_alt, color_alt=tuple(color_alt),
+                shape,
+                color,
+                int(rec["count"].value),
+                rec["size"],
+                count_e=e,
+                color_e=color_e,
+                count_alt=count_alt,
+                color_alt=tuple(color_alt),
             )  # fmt: skip
         )
     # relations: first statement about a pair of objects is primary, later ones restate or conflict

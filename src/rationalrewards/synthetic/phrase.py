@@ -109,8 +109,12 @@ def _negation_restatement(n: Negation, rng: random.Random) -> str:
 def _sign_np(text: str, precise: bool, rng: random.Random) -> str:
     q = f"'{text}'"
     if precise:
-        return rng.choice((f"a sign that says exactly {q}", f"a sign reading exactly {q}", f"a label that reads exactly {q}"))
-    return rng.choice((f"a sign that says {q}", f"a sign reading {q}", f"a sign with the word {q}", f"a label that reads {q}"))
+        return rng.choice(
+            (f"a sign that says exactly {q}", f"a sign reading exactly {q}", f"a label that reads exactly {q}")
+        )
+    return rng.choice(
+        (f"a sign that says {q}", f"a sign reading {q}", f"a sign with the word {q}", f"a label that reads {q}")
+    )
 
 
 def _spelled(text: str, rng: random.Random) -> str:
@@ -196,9 +200,9 @@ def phrase_t2i(req: Request, rng: random.Random) -> str:
     if req.text and text_plan[1]:
         sentences.extend(_text_restatements(req.text.text, text_plan[1], rng))
     if req.background and bg_plan[1]:
-        sentences.append(rng.choice(("The background should be {c}.", "The background must be {c}.")).format(
-            c=req.background.color
-        ))
+        sentences.append(
+            rng.choice(("The background should be {c}.", "The background must be {c}.")).format(c=req.background.color)
+        )
     clean = _clean_sentence(req, rng)
     if clean:
         sentences.append(clean)

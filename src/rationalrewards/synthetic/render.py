@@ -1,9 +1,9 @@
 """Pillow renderer: a scene (plus vividness and artefacts) to an RGB image, deterministically.
 
 Shapes are drawn supersampled and downscaled (smooth edges); the sign's word uses
-Pillow's built-in bitmap font scaled by an integer factor (12x22 pixels a letter
-at 128x128), so text is legible at the default size and renders identically on
-every machine (no FreeType).
+a built-in 5x7 pixel font scaled by whole factors (10x21 pixels of ink in a
+12-pixel cell at 128x128), so text is legible at the default size and renders
+identically on every machine (no FreeType).
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ import colorsys
 import math
 import random
 from dataclasses import asdict, dataclass
-from functools import lru_cache
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter, ImageFont
+from PIL import Image, ImageDraw, ImageFilter
 
+from .font import text_mask
 from .scene import Obj, Scene, Sign
 from .vocab import BACKGROUNDS, COLORS, REGIONS
 
@@ -67,9 +67,7 @@ def shape_points(shape: str, cx: float, cy: float, r: float) -> list[tuple[float
     if shape == "triangle":
         R = 1.15 * r
         dy = R * 0.2  # centre the triangle's bounding box
-        return [
-            (cx + R * math.cos(math.radians(a)), cy + dy + R * math.sin(math.radians(a))) for a in (-90, 30, 150)
-        ]
+        return [(cx + R * math.cos(math.radians(a)), cy + dy + R * math.sin(math.radians(a))) for a in (-90, 30, 150)]
     if shape == "star":
         outer, inner = 1.2 * r, 0.5 * r
         pts = []
@@ -90,28 +88,15 @@ def _draw_shape(draw: ImageDraw.ImageDraw, o: Obj, S: int, fill, outline, scale:
         draw.polygon(pts, fill=fill, outline=outline, width=width)
 
 
-@lru_cache(maxsize=1)
-def _font() -> ImageFont.ImageFont:
-    return ImageFont.load_default_imagefont()
-
-
-@lru_cache(maxsize=512)
-def _text_mask(text: str, scale: int) -> Image.Image:
-    font = _font()
-    w = max(1, 6 * len(text))
-    m = Image.new("L", (w, 11), 0)
-    ImageDraw.Draw(m).text((0, 0), text, font=font, fill=255)
-    return m.resize((w * scale, 11 * scale), Image.NEAREST) if scale != 1 else m
-
-
 def _draw_sign(img: Image.Image, sign: Sign, S: int, ss: int) -> None:
     draw = ImageDraw.Draw(img)
     x0, y0, x1, y1 = (v * S for v in sign.rect())
     draw.rectangle((x0, y0, x1, y1), fill=SIGN_BOARD, outline=SIGN_BORDER, width=max(1, ss))
     if not sign.text:
         return
-    scale = max(1, round(S / 64))
-    mask = _text_mask(sign.text, scale)
+    sx = max(1, round(S / 64))
+    sy = max(1, round(1.5 * S / 64))
+    mask = Image.fromarray(text_mask(sign.text, sx, sy), "L")
     px = round(sign.x * S - mask.width / 2)
     py = round(sign.y * S - mask.height / 2)
     img.paste(SIGN_INK, (px, py, px + mask.width, py + mask.height), mask)
@@ -182,7 +167,7 @@ def render_scene(
     if scene.sign is not None:
         _draw_sign(img, scene.sign, S, ss)
     if ss != 1:
-        img = img.resize((size, size), Image.LANCZOS)
+        img = img.resize((size, size), Image.Resampling.BOX)
     pixel_arts = [a for a in artefacts if a.kind in ("seam", "noise")]
     if pixel_arts:
         arr = np.asarray(img).copy()

@@ -291,10 +291,11 @@ class Request:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self.canonical())
+        """Plain JSON types (lists, not tuples) of the canonical form."""
+        return json.loads(self.to_json())
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return json.dumps(asdict(self.canonical()), sort_keys=True, separators=(",", ":"))
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Request:
@@ -360,9 +361,7 @@ class Request:
             _check_e(lvl)
             kind, _, rest = key.partition(":")
             if kind in ("count", "color"):
-                groups = tuple(
-                    replace(g, **{f"{kind}_e": lvl}) if g.key == rest else g for g in req.groups
-                )
+                groups = tuple(replace(g, **{f"{kind}_e": lvl}) if g.key == rest else g for g in req.groups)
                 req = replace(req, groups=groups)
             elif kind == "relation":
                 req = replace(req, relations=tuple(replace(r, e=lvl) if r.key == rest else r for r in req.relations))

@@ -113,7 +113,9 @@ def sample_t2i_request(rng: random.Random, cfg: RequestConfig | None = None) -> 
     # colour restatements only where the shape names one group
     shape_n = {s: sum(g.shape == s for g in groups) for s in SHAPES}
     groups = [
-        g if g.color is None or shape_n[g.shape] > 1 else Group(g.shape, g.color, g.count, g.size, g.count_e, _e(rng, cfg))
+        g
+        if g.color is None or shape_n[g.shape] > 1
+        else Group(g.shape, g.color, g.count, g.size, g.count_e, _e(rng, cfg))
         for g in groups
     ]
     negations: list[Negation] = []
@@ -149,8 +151,12 @@ def _sample_negation(rng: random.Random, groups: list[Group]) -> Ref | None:
                 return Ref(rng.choice(free), None)
         else:
             wild = {g.shape for g in groups if g.color is None}
-            cands = [(s, c) for s in SHAPES for c in COLOR_NAMES if s not in wild and (s, c) not in
-                     {(g.shape, g.color) for g in groups}]
+            cands = [
+                (s, c)
+                for s in SHAPES
+                for c in COLOR_NAMES
+                if s not in wild and (s, c) not in {(g.shape, g.color) for g in groups}
+            ]
             s, c = rng.choice(cands)
             return Ref(s, c)
     return None

@@ -14,9 +14,9 @@ from typing import Any
 
 from .vocab import BACKGROUNDS, COLORS, SHAPES, SIZES, region_of
 
-# glyph cell of Pillow's bitmap font (6x11 px) drawn at scale 1 per 64 canvas pixels, as canvas fractions
+# glyph cell of the sign font (font.py: 6 x 7 font pixels drawn 1 x 1.5 canvas pixels per 64), as canvas fractions
 GLYPH_W = 6 / 64
-GLYPH_H = 11 / 64
+GLYPH_H = 10.5 / 64
 SIGN_PAD_X = 0.035
 SIGN_PAD_Y = 0.03
 

@@ -237,7 +237,8 @@ def _t2i_findings(req: Request, scene: Scene) -> list[Finding]:
             if len(wrong) == 1 and g.count == 1:
                 desc = f"the {g.shape} is {what} instead of {g.color}"
             else:
-                desc = f"{number_word(len(wrong))} of the {plural(g.shape)} {_is_are(len(wrong))} {what} instead of {g.color}"
+                n_w = number_word(len(wrong))
+                desc = f"{n_w} of the {plural(g.shape)} {_is_are(len(wrong))} {what} instead of {g.color}"
             out.append(make("wrong_color", desc, magnitude=min(1.5, 0.5 + 0.5 * len(wrong) / g.count),
                             subject=g.key, expected=g.color, observed=cols, constraint=f"color:{g.key}"))  # fmt: skip
         n = len(got) + len(wrong)
@@ -253,8 +254,15 @@ def _t2i_findings(req: Request, scene: Scene) -> list[Finding]:
         if g.size is not None:
             off = [o for o in got if o.size != g.size]
             if off:
-                out.append(make("wrong_size", f"the {_words(g.ref, len(off))} {_is_are(len(off))} {off[0].size}, "
-                                f"not {g.size}", subject=g.key, expected=g.size, observed=sorted({o.size for o in off})))
+                out.append(
+                    make(
+                        "wrong_size",
+                        f"the {_words(g.ref, len(off))} {_is_are(len(off))} {off[0].size}, not {g.size}",
+                        subject=g.key,
+                        expected=g.size,
+                        observed=sorted({o.size for o in off}),
+                    )
+                )
     # leftovers: surplus of a requested kind, negation violations, or plain extras
     surplus: dict[str, list[Obj]] = {}
     recol_kinds = {(o.shape, o.color): key for key, objs in recoloured.items() for o in objs}
@@ -312,7 +320,11 @@ def edit_distance(a: str, b: str) -> int:
 def _text_findings(want: str, scene: Scene, constraint: str, old: str | None = None) -> list[Finding]:
     sign = scene.sign
     if sign is None or not sign.text:
-        desc = f"the sign is blank: the word '{want}' is missing" if sign is not None else f"there is no sign with '{want}'"
+        desc = (
+            f"the sign is blank: the word '{want}' is missing"
+            if sign is not None
+            else f"there is no sign with '{want}'"
+        )
         return [make("missing_text", desc, subject="sign", expected=want, observed="", constraint=constraint)]
     if sign.text == want:
         return []
@@ -361,11 +373,13 @@ def _edit_findings(req: Request, source: Scene, scene: Scene) -> list[Finding]:
     elif ed.op == "remove" and targets:
         left = [now[o.id] for o in targets if o.id in now]
         if len(left) == len(targets) and all(now[o.id] == o for o in targets):
-            out.append(make("edit_not_applied", f"the {ed.target.words(len(targets))} {'was' if len(targets) == 1 else 'were'} "
-                            "not removed", subject=ed.target.key, expected=0, observed=len(left), constraint=c))  # fmt: skip
+            was = "was" if len(targets) == 1 else "were"
+            out.append(make("edit_not_applied", f"the {ed.target.words(len(targets))} {was} not removed",
+                            subject=ed.target.key, expected=0, observed=len(left), constraint=c))  # fmt: skip
         elif left:
             desc = (f"the {ed.target.words(1)} is still there" if len(targets) == 1
-                    else f"{number_word(len(left))} of the {plural(targets[0].shape)} {_is_are(len(left))} still there")  # fmt: skip
+                    else f"{number_word(len(left))} of the {plural(targets[0].shape)} {_is_are(len(left))} "
+                    "still there")  # fmt: skip
             out.append(make("edit_wrong", desc, subject=ed.target.key, expected=0, observed=len(left), constraint=c))
     elif ed.op == "move" and targets:
         o0 = targets[0]
@@ -377,7 +391,8 @@ def _edit_findings(req: Request, source: Scene, scene: Scene) -> list[Finding]:
         elif ((o1.x - tx) ** 2 + (o1.y - ty) ** 2) ** 0.5 > MOVE_TOLERANCE:
             if ((o1.x - o0.x) ** 2 + (o1.y - o0.y) ** 2) ** 0.5 <= MOVED:
                 out.append(make("edit_not_applied", f"the {ed.target.words(1)} did not move to the {ed.region}",
-                                subject=ed.target.key, expected=ed.region, observed=o1.region, constraint=c))  # fmt: skip
+                                subject=ed.target.key, expected=ed.region, observed=o1.region,
+                                constraint=c))  # fmt: skip
             else:
                 out.append(make("edit_wrong", f"the {ed.target.words(1)} moved to the {o1.region} instead of the "
                                 f"{ed.region}", subject=ed.target.key, expected=ed.region, observed=o1.region,
@@ -453,11 +468,10 @@ def _edit_findings(req: Request, source: Scene, scene: Scene) -> list[Finding]:
             continue
         out.append(make("unrequested_object", f"an unrequested {o.name} appeared at the {o.region}", subject=o.name,
                         observed=o.name, region=o.region, constraint="preserve:*"))  # fmt: skip
-    if ed.op != "text" and source.sign is not None:
-        if scene.sign is None or scene.sign.text != source.sign.text:
-            new = scene.sign.text if scene.sign is not None else ""
-            out.append(make("sign_changed", f"the sign changed from '{source.sign.text}' to '{new}'", subject="sign",
-                            expected=source.sign.text, observed=new, constraint="preserve:sign"))  # fmt: skip
+    if ed.op != "text" and source.sign is not None and (scene.sign is None or scene.sign.text != source.sign.text):
+        new = scene.sign.text if scene.sign is not None else ""
+        out.append(make("sign_changed", f"the sign changed from '{source.sign.text}' to '{new}'", subject="sign",
+                        expected=source.sign.text, observed=new, constraint="preserve:sign"))  # fmt: skip
     if ed.op != "background" and scene.background != source.background:
         out.append(make("background_changed", f"the background changed from {source.background} to "
                         f"{scene.background}", subject="background", expected=source.background,

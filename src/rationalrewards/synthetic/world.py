@@ -38,28 +38,41 @@ def registry_path(dataset_path: str | Path) -> Path:
 
 
 class Registry:
-    """Image content hash -> the record of what the world drew."""
+    """Image content hash -> the records of what the world drew with exactly those pixels.
+
+    Identical pixels mean an identical drawn scene, but not always one record: an edit that
+    changed nothing looks exactly like its source. ``get`` returns the first record
+    registered for a picture; ``get_all`` every distinct one (see ``World.edit_record``).
+    """
 
     def __init__(self, records: Iterable[GenerationRecord] = ()):
-        self._records: dict[str, GenerationRecord] = {}
+        self._records: dict[str, list[GenerationRecord]] = {}
         for r in records:
             self.add(r)
 
     def add(self, record: GenerationRecord) -> None:
         if not record.image_hash:
             raise ValueError("record has no image_hash; render it through the world first")
-        # identical pixels mean an identical drawn scene; the first record is kept
-        self._records.setdefault(record.image_hash, record)
+        same = self._records.setdefault(record.image_hash, [])
+        if all(r.to_dict() != record.to_dict() for r in same):
+            same.append(record)
 
-    def get(self, image: Any) -> GenerationRecord | None:
-        """The record of an image (any form ``images.load_image`` reads, or its hash); None if unknown."""
+    def _hash(self, image: Any) -> str | None:
         if isinstance(image, str) and len(image) == _HASH_LEN and all(c in "0123456789abcdef" for c in image):
-            return self._records.get(image)
+            return image
         try:
-            h = image_hash(image)
+            return image_hash(image)
         except ImageError:
             return None
-        return self._records.get(h)
+
+    def get(self, image: Any) -> GenerationRecord | None:
+        """The first record of an image (any form ``images.load_image`` reads, or its hash); None if unknown."""
+        recs = self.get_all(image)
+        return recs[0] if recs else None
+
+    def get_all(self, image: Any) -> list[GenerationRecord]:
+        h = self._hash(image)
+        return list(self._records.get(h, [])) if h else []
 
     def __contains__(self, image: Any) -> bool:
         return self.get(image) is not None
@@ -68,21 +81,22 @@ class Registry:
         return len(self._records)
 
     def __iter__(self) -> Iterator[GenerationRecord]:
-        return iter(self._records.values())
+        return (r for recs in self._records.values() for r in recs)
 
     def update(self, other: Registry | Iterable[GenerationRecord]) -> None:
         for r in other:
             self.add(r)
 
     def save(self, path: str | Path) -> Path:
-        """Write every record as one JSON line, atomically (sorted by hash: the same content, the same file)."""
+        """Write every record as one JSON line, atomically (sorted: the same content, the same file)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
         try:
             with os.fdopen(fd, "w") as f:
-                for h in sorted(self._records):
-                    f.write(json.dumps(self._records[h].to_dict(), sort_keys=True, separators=(",", ":")) + "\n")
+                lines = sorted(json.dumps(r.to_dict(), sort_keys=True, separators=(",", ":")) for r in self)
+                for line in lines:
+                    f.write(line + "\n")
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -183,6 +197,34 @@ class World:
         """The record of a world image from its pixels (PNG bytes, data URL, path, PIL) or hash; None if unknown."""
         return self.registry.get(image)
 
+    def edit_record(self, output: Any, source: Any, request: Request | str | None = None) -> GenerationRecord | None:
+        """The record of an edit's output given its source image (what an edit judge needs).
+
+        Picks the generation record whose source is ``source``'s scene (and, when given, whose
+        request equals ``request``); when the output is pixel-identical to the source and no
+        such record is registered, returns an "unchanged" edit record built from the source.
+        """
+        src = self.lookup(source)
+        if src is None:
+            return None
+        if isinstance(request, str):
+            from .parse import parse_request
+
+            request = parse_request(request, "edit")
+        cands = [r for r in self.registry.get_all(output) if r.kind == "generation" and r.source == src.scene]
+        if request is not None:
+            exact = [r for r in cands if r.request == request.canonical()]
+            cands = exact or cands
+        if cands:
+            return cands[0]
+        if self.registry._hash(output) == src.image_hash and request is not None:
+            return GenerationRecord(
+                kind="generation", task="edit", scene=src.scene, vividness=src.vividness, size=src.size,
+                request=request.canonical(), source=src.scene, source_vividness=src.vividness,
+                supersample=src.supersample, image_hash=src.image_hash,
+            )  # fmt: skip
+        return None
+
     def truth(self, image_or_record: Any, request: Request | str | None = None) -> Truth:
         """Ground truth for a world image (or record) against ``request`` (default: the one it was made for)."""
         rec = image_or_record if isinstance(image_or_record, GenerationRecord) else self.lookup(image_or_record)
@@ -212,5 +254,3 @@ def default_world() -> World:
     if _DEFAULT is None:
         _DEFAULT = World()
     return _DEFAULT
-
-

@@ -32,7 +32,7 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -177,8 +177,9 @@ class PromptTemplate:
     system: bool = True
     _compiled: Any = field(default=None, repr=False)
 
-    @property
+    @cached_property
     def version(self) -> str:
+        """``<declared>+<hash>`` of this file, the shared pieces, the rubric and the output format."""
         h = hashlib.sha256()
         for part in (self.source, _shared_source(), FORMAT_VERSION, RUBRIC_VERSION, repr(DIMENSIONS)):
             h.update(part.encode())

@@ -77,7 +77,7 @@ class Generator(ABC):
 GENERATORS: dict[str, str] = {
     "diffusers": "rationalrewards.refine.generators.diffusers_gen:from_spec",
     "openai-images": "rationalrewards.refine.generators.openai_images:from_spec",
-    "world": "rationalrewards.synthetic.generator:from_spec",
+    "world": "rationalrewards.refine.generators.world:from_spec",
 }
 
 
