@@ -278,13 +278,19 @@ app.command("serve")(serve)
 
 
 def _attach() -> None:
+    from .demo import demo_command
     from .evaluate.cli import app as eval_app
+    from .parrot.cli import app as parrot_app
+    from .parrot.cli import train_command
     from .refine.cli import register as register_refine
     from .synthetic.cli import app as world_app
 
     app.add_typer(world_app, name="world", help="The synthetic world: scenes, generations, preference pairs.")
     app.add_typer(eval_app, name="eval")
+    app.add_typer(parrot_app, name="parrot", help="PARROT: hindsight rationales, consistency filtering, export.")
+    app.command("train")(train_command)
     register_refine(app)
+    app.command("demo")(demo_command)
 
 
 _attach()

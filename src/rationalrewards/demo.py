@@ -15,7 +15,6 @@ never reaches the critic.
 
 from __future__ import annotations
 
-import difflib
 import json
 import shutil
 import statistics
@@ -178,22 +177,21 @@ def demo_items(n_items: int, seed: int, world: Any) -> list[Any]:
     return out
 
 
-def request_change(old: str, new: str, limit: int = 90) -> str:
-    """The words ``new`` adds to ``old`` ("+ ..."), and how many it drops; "" when unchanged."""
-    a, b = old.split(), new.split()
-    added, dropped = [], 0
-    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
-        if op in ("insert", "replace"):
-            added.append(" ".join(b[j1:j2]))
-        if op in ("delete", "replace"):
-            dropped += i2 - i1
-    if not added and not dropped:
+def request_change(old: str, new: str, task: str = "t2i") -> str:
+    """What the kept image's request states more explicitly than the user's, as the world's parser reads both.
+
+    "" when unchanged; "reworded" when the text changed but no constraint got more explicit.
+    """
+    from .synthetic import parse_request
+
+    if old.strip() == new.strip():
         return ""
-    text = "+ " + " … ".join(added) if added else ""
-    if dropped:
-        text += f" (−{dropped} word{'s' if dropped != 1 else ''})"
-    text = text.strip()
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    before = parse_request(old, task).explicitness()
+    after = parse_request(new, task).explicitness()
+    raised = [k for k, lvl in after.items() if lvl > before.get(k, 0)]
+    if not raised:
+        return "reworded"
+    return "more explicit: " + ", ".join(k.replace("* ", "").replace(":", " ").replace("|", " ") for k in raised)
 
 
 def _truth(gen: WorldGenerator, image_hash: str, request: str) -> Any:
@@ -215,7 +213,7 @@ def run_demo(
     not available, saying so), another backend spec, a Backend or a RationalRewardModel.
     """
     from .refine import RefinePolicy
-    from .refine.generators.world import WorldGenerator
+    from .refine.generators.world import WORLD_CONSTRAINT_CHECK, WorldGenerator
     from .refine.loop import Trajectory
     from .refine.report import write_report
     from .refine.runner import load_run, run_refine
@@ -239,7 +237,10 @@ def run_demo(
     gen = WorldGenerator(world)
     items = demo_items(n_items, seed, world)
     # stop when the critic finds nothing wrong (every dimension 4) or after ``rounds`` images
-    policy = RefinePolicy(rounds=rounds, candidates=1, threshold=None, dimension_floor=4.0, patience=None, seed=seed)
+    policy = RefinePolicy(
+        rounds=rounds, candidates=1, threshold=None, dimension_floor=4.0, patience=None, seed=seed,
+        constraint_check=WORLD_CONSTRAINT_CHECK,
+    )  # fmt: skip
     run_refine(items, gen, rm, out, method="gcr", policy=policy, report=False, progress=False, batch_size=len(items))
     _, records = load_run(out)
     trajs = {r["item_id"]: Trajectory.model_validate(r["trajectory"]) for r in records}
@@ -272,7 +273,7 @@ def run_demo(
                 true_after=dict(ta.scores),
                 findings_before=[f.description for f in tb.findings],
                 findings_after=[f.description for f in ta.findings],
-                changed=request_change(it.request, t.best_request or it.request),
+                changed=request_change(it.request, t.best_request or it.request, it.meta["task"]),
             )
         )
     critic = rm.name
@@ -304,8 +305,12 @@ def _arrow(a: float | None, b: float | None, digits: int = 2) -> str:
         return "—"
     style = "green" if (a is not None and b is not None and b > a + 1e-9) else (
         "red" if (a is not None and b is not None and b < a - 1e-9) else "")  # fmt: skip
-    text = f"{_num(a, digits)} → {_num(b, digits)}"
+    text = f"{_num(a, digits)}→{_num(b, digits)}"
     return f"[{style}]{text}[/]" if style else text
+
+
+def _short(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _dims_cell(item: DemoItem) -> str:
@@ -321,36 +326,36 @@ def _dims_cell(item: DemoItem) -> str:
 
 def build_table(result: DemoResult) -> Any:
     """The before/after table (a rich Table): one row per item."""
+    from rich import box
     from rich.table import Table
     from rich.text import Text
 
     title = f"GCR in the synthetic world: critic {result.critic}"
     if result.critic_note:
         title += " (fallback for the embedded model)"
-    table = Table(title=title, show_lines=True, expand=False)
+    table = Table(title=title, show_lines=True, expand=False, box=box.SIMPLE_HEAD)
     table.add_column("#", justify="right")
-    table.add_column("task")
-    table.add_column("request", overflow="fold", max_width=44)
-    table.add_column("rounds", justify="right")
-    table.add_column("true utility", justify="center")
-    table.add_column("reward", justify="center")
-    table.add_column("true quality", justify="left")
-    table.add_column("what changed in the request", overflow="fold", max_width=40)
+    table.add_column("request", overflow="fold", min_width=12, max_width=44)
+    table.add_column("rnd", justify="right")
+    table.add_column("true util.", justify="center", no_wrap=True)
+    table.add_column("reward", justify="center", no_wrap=True)
+    table.add_column("true quality", justify="left", min_width=10)
+    table.add_column("request change", overflow="fold", min_width=12, max_width=40)
     for i, it in enumerate(result.items):
         table.add_row(
-            str(i),
-            it.task,
-            Text(it.request),
+            f"{i}\n{it.task}",
+            Text(_short(it.request, 70)),
             str(it.rounds),
             _arrow(it.utility_before, it.utility_after),
             _arrow(it.reward_before, it.reward_after),
             _dims_cell(it),
-            Text(it.changed or "(kept the original)"),
+            Text(it.changed or "(original request)"),
         )
     table.caption = (
         f"mean true utility {result.mean_utility_before:.3f} → {result.mean_utility_after:.3f} · "
         f"{result.improved} improved, {result.worsened} worsened · "
-        "quality: TF text faithfulness, IF image faithfulness, PQ physical quality, TR text rendering (1-4)"
+        "rnd: generator rounds; util.: hidden human utility; quality (1-4): TF text faithfulness, "
+        "IF image faithfulness, PQ physical quality, TR text rendering"
     )
     return table
 
@@ -372,7 +377,7 @@ def demo_command(
     seed: int = typer.Option(DEFAULT_SEED, "--seed", help="which requests and generator seeds"),
     rounds: int = typer.Option(DEFAULT_ROUNDS, "--rounds", min=1, help="GCR rounds (generator calls) per request"),
 ) -> None:
-    """Generate-Critique-Refine in the synthetic world: true human utility before and after, beside the model's reward."""
+    """Generate-Critique-Refine in the synthetic world: true human utility before/after, beside the model's reward."""
     from rich.console import Console
 
     console = Console()

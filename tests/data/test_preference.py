@@ -213,3 +213,18 @@ def test_generic_pairs_and_unknown_layouts(tmp_path):
         load_preference(path, "hpdv4")
     with pytest.raises(DataError, match="not found"):
         load_preference(tmp_path / "missing.parquet")
+
+
+def test_synthetic_world_parquet(tmp_path):
+    from rationalrewards.synthetic.labeler import make_pairs, save_pairs
+
+    made = make_pairs(4, seed=1, task="both")
+    path = save_pairs(made, tmp_path / "world.parquet")
+    pairs = load_preference(path)
+    assert detect_format(path) == "pairs"
+    assert [p.id for p in pairs] == [p.key() for p in made]
+    assert [p.label for p in pairs] == [p.label for p in made]
+    assert [p.task for p in pairs] == [p.task for p in made]
+    for p, m in zip(pairs, made, strict=True):
+        assert p.meta["source_dataset"] == "world"
+        assert {k: p.meta[k] for k in m.meta} == json.loads(json.dumps(m.meta))  # the JSON meta column is unpacked

@@ -30,6 +30,12 @@ def test_other_wordings_and_possessives():
     assert attribute("A red cube sits on the left.", "B") == ("A red cube sits on the left.", False)
 
 
+def test_leading_labels_are_dropped():
+    text = "Image A: the sign reads 'EBACH'. Image B: the text is spelled right."
+    assert attribute(text, "A")[0] == "The sign reads 'EBACH'."
+    assert attribute(text, "B")[0] == "The text is spelled right."
+
+
 def test_falls_back_to_the_whole_text_when_nothing_is_about_the_image():
     text = "Image B is blurry.\nImage B also has a seam."
     assert attribute(text, "A") == ("Image B is blurry. Image B also has a seam.", True)

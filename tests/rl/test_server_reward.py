@@ -142,6 +142,14 @@ def test_metrics_formats_and_api_key(make_client_factory):
     assert bad.status_code == 400 and bad.json()["error"]["param"] == "format"
 
 
+def test_request_larger_than_the_queue_is_a_400(make_client_factory):
+    client = make_client_factory(reward_batching=RewardBatchConfig(max_queue=2))
+    items = [{"request": "score=3 a", "image": data_url()}] * 3
+    r = client.post("/v1/reward", json={"items": items})
+    assert r.status_code == 400 and "more than the reward queue holds (2)" in r.json()["error"]["message"]
+    assert client.post("/v1/reward", json={"items": items[:2]}).status_code == 200
+
+
 @pytest.fixture
 def make_client_factory(backend):
     from fastapi.testclient import TestClient

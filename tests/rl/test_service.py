@@ -12,7 +12,7 @@ from rationalrewards.backends.base import Backend, Completion, GenerationConfig
 from rationalrewards.backends.scripted import ScriptedBackend
 from rationalrewards.conversation import Conversation
 from rationalrewards.model import RationalRewardModel
-from rationalrewards.rl.service import QueueFullError, RewardBatcher, RewardTimeoutError
+from rationalrewards.rl.service import QueueFullError, RequestTooLargeError, RewardBatcher, RewardTimeoutError
 from rationalrewards.schema import Sample
 
 IMAGE = Image.new("RGB", (8, 8), (40, 80, 120))
@@ -118,7 +118,7 @@ def test_queue_full_is_refused_with_a_retry_hint(critic):
     assert [s.reward for s in second] == pytest.approx([reward_of(4.0)] * 4)
     m = batcher.metrics()
     assert m["rejections"] == 1 and m["requests"] == 2 and m["queue_depth_max"] == 4
-    with pytest.raises(ValueError, match="more than the queue holds"):
+    with pytest.raises(RequestTooLargeError, match="more than the reward queue holds"):
         asyncio.run(batcher.submit([sample(1.0)] * 5))
 
 

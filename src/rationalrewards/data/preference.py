@@ -367,6 +367,15 @@ def _generic(
         raise DataError("the 'pairs' format reads a JSONL or parquet file (see rationalrewards.data.samples)")
     for pair in load_pairs(source, columns=columns):
         stats.rows += 1
+        nested = pair.meta.pop("meta", None)  # the synthetic world stores its meta as one JSON column
+        if isinstance(nested, str):
+            try:
+                nested = json.loads(nested)
+            except json.JSONDecodeError:
+                pair.meta["meta"] = nested
+                nested = None
+        if isinstance(nested, dict):
+            pair.meta = {**nested, **pair.meta}
         pair.meta.setdefault("source_dataset", Path(source).stem)
         stats.pairs += 1
         yield pair

@@ -152,8 +152,13 @@ def make_tiny_qwen3vl(
     max_pixels: int = 448 * 448,
     max_position_embeddings: int = 8192,
     initializer_range: float = 0.02,
+    tokenizer: Any = None,
 ) -> tuple[Any, Any]:
-    """An in-memory ``(model, processor)`` pair: seeded weights, eval mode; see ``build_tiny_qwen3vl``."""
+    """An in-memory ``(model, processor)`` pair: seeded weights, eval mode; see ``build_tiny_qwen3vl``.
+
+    ``tokenizer``: a ready ``PreTrainedTokenizerFast`` holding ``SPECIAL_TOKENS`` (then ``corpus`` and
+    ``vocab_size`` are unused); default: one trained by ``train_tokenizer``.
+    """
     try:
         import torch
         from transformers import Qwen3VLConfig, Qwen3VLForConditionalGeneration
@@ -170,7 +175,11 @@ def make_tiny_qwen3vl(
     if vision_hidden % vision_heads:
         raise ValueError("vision_hidden must divide by vision_heads")
 
-    tokenizer = train_tokenizer(default_corpus(seed) if corpus is None else corpus, vocab_size)
+    if tokenizer is None:
+        tokenizer = train_tokenizer(default_corpus(seed) if corpus is None else corpus, vocab_size)
+    missing = [t for t in SPECIAL_TOKENS if t not in tokenizer.get_vocab()]
+    if missing:
+        raise ValueError(f"the tokenizer lacks the special tokens {missing}")
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
     half = head_dim // 2  # mrope sections (temporal, height, width) must sum to head_dim / 2
     mrope = [half - 2 * (half * 5 // 16), half * 5 // 16, half * 5 // 16]

@@ -9,9 +9,10 @@ What each projected ``Critique`` holds, for side ``A`` (``B`` alike):
   Edit, Picture, Candidate, Option A), ``A's``, or "the first/left image"; B alike with
   "second/right". A's text is, in order, the units that name A only plus the units that name
   neither image (shared statements such as "Both render the word legibly."); units that name B
-  only are dropped. References to A are then rewritten as "the image" ("Image A's colours" ->
-  "the image's colours"). When no unit remains for A, the whole justification is used unchanged
-  (the dimension is listed in ``projection_fallback``);
+  only are dropped. A leading label ("Image A: the sign is misspelt") is dropped; other references
+  to A are rewritten as "the image" ("Image A's colours" -> "the image's colours"). When no unit
+  remains for A, the whole justification is used unchanged (``project`` returns the dimension in
+  its fallback list; the export counts them);
 - summary: the same attribution applied to the pairwise summary (same fallback);
 - request analysis, refinement comments and refined request: copied (they are about the request,
   not about one image).
@@ -61,6 +62,9 @@ def _rewrite(unit: str, side: Side) -> str:
         return "the image's" if m.group(0).endswith("'s") else "the image"
 
     unit = _CONNECTIVE_RE.sub("", unit.strip()).strip(" ,")
+    lead = _MENTION[side].match(unit)
+    if lead and not lead.group(0).endswith("'s") and unit[lead.end() :].lstrip().startswith(":"):
+        unit = unit[lead.end() :].lstrip()[1:].strip()  # "Image A: the sign is misspelt" -> "The sign is misspelt"
     unit = _MENTION[side].sub(repl, unit)
     if unit and unit[0].islower():
         unit = unit[0].upper() + unit[1:]

@@ -175,13 +175,15 @@ def train(config: TrainConfig) -> TrainResult:
     if config.eval and test_ds is not None:
         metrics.update(trainer.evaluate())
 
-    final = trainer.model
     if config.lora and config.merge_lora:
-        final = final.merge_and_unload()
+        # merging needs whole weights: with DeepSpeed ZeRO-3 keep the adapters (merge_lora=False) and merge offline
+        merged = trainer.model.merge_and_unload()
+        merged.eval()
+        if trainer.accelerator.is_main_process:
+            merged.save_pretrained(str(out))
+    else:
+        trainer.save_model(str(out))  # gathers sharded weights (FSDP / DeepSpeed); LoRA: the adapter only
     if trainer.accelerator.is_main_process:
-        final = trainer.accelerator.unwrap_model(final) if not config.lora else final
-        final.eval()
-        final.save_pretrained(str(out))
         processor.save_pretrained(str(out))
         _copy_extra_files(base, out)
         record = {

@@ -47,6 +47,10 @@ class RewardTimeoutError(TimeoutError):
     """A request was not answered within its timeout."""
 
 
+class RequestTooLargeError(ValueError):
+    """A request has more samples than the whole queue holds (it could never be accepted)."""
+
+
 class BatcherClosedError(RuntimeError):
     """The batcher was closed; no more requests are taken."""
 
@@ -160,7 +164,9 @@ class RewardBatcher:
         if not samples:
             return []
         if len(samples) > self.max_queue:
-            raise ValueError(f"{len(samples)} samples in one request, more than the queue holds ({self.max_queue})")
+            raise RequestTooLargeError(
+                f"{len(samples)} samples in one request, more than the reward queue holds ({self.max_queue})"
+            )
         self._ensure_worker()
         if len(self._queue) + len(samples) > self.max_queue:
             self._c["rejections"] += 1

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from ..backends.base import Backend, GenerationConfig
 from ..conversation import Conversation, ImagePart, Message, Part
 from ..images import ImageError, load_image
-from ..rl.service import QueueFullError, RewardBatchConfig, RewardBatcher, RewardTimeoutError
+from ..rl.service import QueueFullError, RequestTooLargeError, RewardBatchConfig, RewardBatcher, RewardTimeoutError
 from ..schema import Critique, PairwiseCritique, PreferencePair, Sample
 from .protocol import (
     ApiError,
@@ -355,6 +355,8 @@ class RewardService:
             raise ApiError(str(exc), status=429, type="rate_limit_error", headers={"Retry-After": retry}) from None
         except RewardTimeoutError as exc:
             raise ApiError(str(exc), status=504, type="timeout_error") from None
+        except RequestTooLargeError as exc:
+            raise ApiError(f"items: {exc}", param="items") from None
         return [self._result(model, s, sc.critique, return_critiques) for s, sc in zip(samples, scores, strict=True)]
 
     @staticmethod

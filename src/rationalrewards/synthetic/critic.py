@@ -138,6 +138,7 @@ class Seen:
             "false": self.false,
             "inflated": self.inflated,
             "constraint": self.finding.constraint,
+            "finding": self.finding.to_dict(),
         }
 
 
@@ -402,9 +403,9 @@ CUE_KIND = {
     "not_applied": "edit_not_applied", "instead": "wrong_color", "only": "wrong_count", "missing": "missing_object",
     "blank": "missing_text", "unrequested": "extra_object", "although": "negation_violated", "noise": "noise",
     "blur": "blur", "seam": "seam", "cut": "cut", "overlap": "overlap", "dull": "dull_colors",
-    "oversaturated": "oversaturated", "still": "edit_not_applied", "disappeared": "object_lost", "moved": "object_moved",
-    "turned": "object_changed", "changed": "object_changed", "became": "object_resized", "added": "edit_wrong",
-    "not_rel": "wrong_relation",
+    "oversaturated": "oversaturated", "still": "edit_not_applied", "disappeared": "object_lost",
+    "moved": "object_moved", "turned": "object_changed", "changed": "object_changed", "became": "object_resized",
+    "added": "edit_wrong", "not_rel": "wrong_relation",
 }  # fmt: skip
 
 
@@ -485,7 +486,7 @@ def split_claims(text: str, images: tuple[str, ...] = ("A", "B")) -> list[Claim]
         if not who:
             continue
         for clause in _CLAUSE_SPLIT.split(seg):
-            clause = clause.strip(" \t,:-")
+            clause = clause.strip(" \t,:.-")
             if not clause:
                 continue
             content, cues = signature(clause)

@@ -7,7 +7,8 @@ writes its answer in the protocol format (``format.render_critique`` / ``render_
 the project's parser reads it. An image it cannot find is that item's error: it never invents
 a scene.
 
-Spec: ``synthetic-teacher[:MODE][?key=value&...]``. Modes (``auto`` detects the prompt kind):
+Spec: ``synthetic-teacher[:MODE][?key=value&...]`` (options need a mode: ``synthetic-teacher:auto?seed=3``).
+Modes (``auto`` detects the prompt kind):
 
 - ``pointwise`` / ``pairwise``: critiques naming concrete, true findings, calibrated 1-4 scores
   (text rendering N/A when no text is asked for), a summary, and a refined request that restates
@@ -45,7 +46,7 @@ import asyncio
 import dataclasses
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -198,7 +199,9 @@ def read_prompt(conv: Conversation) -> Prompt:
         raise TeacherError("no request in the prompt (expected a 'User request:' or 'Editing instruction:' line)")
     is_edit = req.group(1).lower().startswith("editing") or "source" in named
     if unnamed:  # templates that do not label their images: the conventional order
-        order = (["source"] if is_edit else []) + (["a", "b"] if len(unnamed) + len(named) >= 2 + is_edit else ["output"])
+        order = (["source"] if is_edit else []) + (
+            ["a", "b"] if len(unnamed) + len(named) >= 2 + is_edit else ["output"]
+        )
         for name in order:
             if name not in named and unnamed:
                 named[name] = unnamed.pop(0)
@@ -251,6 +254,47 @@ def _registries(registry: Any) -> list[Registry]:
     raise TypeError(f"registry must be a path, a Registry or a list of them, got {type(registry).__name__}")
 
 
+def find_records(image: Any, registries: Sequence[Registry]) -> tuple[str, list[GenerationRecord]]:
+    """(content hash, every record drawn with exactly those pixels) over ``registries``."""
+    try:
+        h = image_hash(image)
+    except ImageError as exc:
+        raise TeacherError(f"unreadable image: {exc}") from None
+    out: list[GenerationRecord] = []
+    for reg in registries:
+        out += [r for r in reg.get_all(h) if r not in out]
+    return h, out
+
+
+def record_to_judge(
+    records: list[GenerationRecord], task: str, source: GenerationRecord | None = None
+) -> GenerationRecord:
+    """The record an output image is judged by, for a ``task`` prompt showing ``source`` (edits).
+
+    Identical pixels are an identical drawing, so any record of them describes the picture; for an
+    edit, what it is compared with is the source the prompt shows (a generation made from that
+    source is preferred; an edit that changed nothing has exactly its source's pixels and is
+    found as the source's own record).
+    """
+    if not records:
+        raise ValueError("no record")
+    gens = [r for r in records if r.kind == "generation" and r.task == task]
+    if task == "edit":
+        if source is None:
+            raise TeacherError("an edit prompt needs its source image to judge the edit against")
+        exact = [r for r in gens if r.source == source.scene]
+        rec = exact[0] if exact else (gens[0] if gens else records[0])
+        if rec.kind == "generation" and rec.task == "edit" and rec.source == source.scene:
+            return rec
+        return dataclasses.replace(
+            rec, kind="generation", task="edit", source=source.scene, source_vividness=source.vividness
+        )
+    rec = gens[0] if gens else records[0]
+    if rec.kind == "generation" and rec.task == task:
+        return rec
+    return dataclasses.replace(rec, kind="generation", task=task, source=None, source_vividness=None)
+
+
 # ---------------------------------------------------------------------------
 # writing
 
@@ -286,7 +330,8 @@ def _analysis(view: View) -> str:
 
 
 def _refinement(text: str, task: str, views: Sequence[View], rng) -> tuple[str, str]:
-    failed = [s.finding.constraint for v in views for s in v.seen if not s.false and s.finding.constraint]
+    # what the critic states went wrong (a rationalizing critic believes its own inventions too)
+    failed = [s.finding.constraint for v in views for s in v.seen if s.finding.constraint]
     refined, raised = refine_request(text, task, failed, rng)
     if raised:
         what = ", ".join(constraint_words(k) for k in raised)
@@ -358,16 +403,9 @@ class SyntheticTeacher(Backend):
         """Also look images up in ``registry`` (a path, a dataset file, a Registry or a World)."""
         self.registries.extend(_registries(registry))
 
-    def lookup(self, image: Any) -> tuple[str, GenerationRecord | None]:
-        try:
-            h = image_hash(image)
-        except ImageError as exc:
-            raise TeacherError(f"unreadable image: {exc}") from None
-        for reg in (*self.registries, self.world.registry):
-            rec = reg.get(h)
-            if rec is not None:
-                return h, rec
-        return h, None
+    def lookup(self, image: Any) -> tuple[str, list[GenerationRecord]]:
+        """(content hash, every record with those pixels) in the given registries and the world's."""
+        return find_records(image, (*self.registries, self.world.registry))
 
     def clear_log(self) -> None:
         self.log.clear()
@@ -402,21 +440,21 @@ class SyntheticTeacher(Backend):
                 prompt.kind, prompt.label = "pairwise", None
             else:
                 raise TeacherError(f"the teacher is set to {forced} mode but the prompt is a {prompt.kind} prompt")
-        records, hashes = {}, {}
+        found = {}
         for name, img in prompt.images.items():
-            h, rec = self.lookup(img)
-            if rec is None:
+            h, recs = self.lookup(img)
+            if not recs:
                 raise TeacherError(
                     f"image {name!r} (hash {h}) is not in the world's registry; load the registry of its dataset "
                     "(registry=PATH)"
                 )
-            if name != "source" and rec.kind != "generation":
-                raise TeacherError(f"image {name!r} is a source image, not a generation to judge")
-            records[name], hashes[name] = rec, h
+            found[name] = (h, recs)
+        source = found["source"][1][0] if "source" in found else None
+        records = {
+            n: (r[0] if n == "source" else record_to_judge(r, prompt.task, source)) for n, (_, r) in found.items()
+        }
+        hashes = {n: h for n, (h, _) in found.items()}
         request, _ = parse_cached(prompt.request, prompt.task)
-        for name, rec in records.items():
-            if name != "source" and rec.task != prompt.task:
-                raise TeacherError(f"image {name!r} is a {rec.task} image but the prompt is a {prompt.task} prompt")
         return _Item(prompt, records, hashes, request)
 
     def _key(self, gen: GenerationConfig, j: int) -> tuple:
@@ -465,7 +503,9 @@ class SyntheticTeacher(Backend):
         if n == 0:
             summary = "A faithful, clean result: I see nothing to fault."
         else:
-            worst = min((d for d in dimensions_for(view.task) if scores[d.key] is not None), key=lambda d: scores[d.key])
+            worst = min(
+                (d for d in dimensions_for(view.task) if scores[d.key] is not None), key=lambda d: scores[d.key]
+            )
             summary = f"Overall {n} problem{'s' if n > 1 else ''}, the most serious in {worst.title.lower()}."
         comments, refined = _refinement(
             item.prompt.request, view.task, [view], keyed_rng(*base, "refine", item.hashes["output"])
@@ -700,7 +740,9 @@ class SyntheticTeacher(Backend):
             return "vague-fallback"
         sev = self.calibration.severity_of
         for f in cands:
-            s = Seen(f, sev(f.kind) * f.magnitude * max(0.3, 1 + cfg.jitter * rng.gauss(0, 1)), f.description, false=True)
+            s = Seen(
+                f, sev(f.kind) * f.magnitude * max(0.3, 1 + cfg.jitter * rng.gauss(0, 1)), f.description, false=True
+            )
             tv.seen.append(s)
             sa, sb = scores_of(va, step), scores_of(vb, step)
             d = (mean_score(sa) or 0) - (mean_score(sb) or 0)
@@ -749,7 +791,9 @@ class SyntheticTeacher(Backend):
             if self.config.judge == "generic":
                 lines.append(s + "; I take them as stated.")
             else:
-                lines.append(s + f"; {k_ok} of them hold when I look at the images, {n - k_ok} do not.")
+                held = f"{k_ok} of them {'holds' if k_ok == 1 else 'hold'}"
+                not_held = f"{n - k_ok} {'does' if n - k_ok == 1 else 'do'} not"
+                lines.append(s + f"; {held} when I look at the images, {not_held}.")
                 if basis == "own":
                     lines.append("What holds does not settle the comparison, so I judge the images myself.")
                 else:
@@ -783,7 +827,11 @@ def _images_of(pair_or_images: Any) -> tuple[dict[str, Any], str | None, str | N
         keys = {str(k).upper() if str(k).lower() in ("a", "b") else str(k) for k in pair_or_images}
         if not (keys <= {"A", "B"} or keys == {"output"}):
             raise ValueError("images must be named A and B, or output")
-        return {(str(k).upper() if str(k).lower() in ("a", "b") else k): v for k, v in pair_or_images.items()}, None, None
+        return (
+            {(str(k).upper() if str(k).lower() in ("a", "b") else k): v for k, v in pair_or_images.items()},
+            None,
+            None,
+        )
     if isinstance(pair_or_images, (list, tuple)):
         if len(pair_or_images) == 2:
             return {"A": pair_or_images[0], "B": pair_or_images[1]}, None, None
@@ -800,27 +848,36 @@ def check_claims(
     task: str | None = None,
     registry: Any = None,
     world: World | None = None,
+    source: Any = None,
 ) -> list[Claim]:
     """Every defect claim of a rationale (protocol text or free text), marked supported or not by the truth.
 
     ``pair_or_images``: a ``PreferencePair`` or ``Sample`` (request and task from it), or images
     (``{"A": .., "B": ..}``, ``[a, b]``, or one image) with ``request`` given. Images are looked up in
     ``registry`` (paths, Registry objects) and the world's registry (default: ``default_world()``);
-    an unknown image raises ``ValueError``.
+    an unknown image raises ``ValueError``. ``source``: the source image of an edit, when not in a pair.
     """
     images, req_text, t = _images_of(pair_or_images)
     req_text = request if request is not None else req_text
     if req_text is None:
         raise ValueError("the request is needed to check claims (pass request=...)")
     regs = [*_registries(registry), (world or default_world()).registry]
-    records: dict[str, GenerationRecord] = {}
+    found: dict[str, list[GenerationRecord]] = {}
     for name, img in images.items():
-        h = image_hash(img)
-        rec = next((r.get(h) for r in regs if r.get(h) is not None), None)
-        if rec is None:
+        h, recs = find_records(img, regs)
+        if not recs:
             raise ValueError(f"image {name} (hash {h}) is not in any given world registry")
-        records[name] = rec
-    task = task or t or next(iter(records.values())).task or "t2i"
+        found[name] = recs
+    if source is None and isinstance(pair_or_images, (PreferencePair, Sample)):
+        source = pair_or_images.source
+    src = None
+    if source is not None:
+        h, recs = find_records(source, regs)
+        if not recs:
+            raise ValueError(f"source image (hash {h}) is not in any given world registry")
+        src = recs[0]
+    task = task or t or ("edit" if src is not None else "t2i")
+    records = {name: record_to_judge(recs, task, src) for name, recs in found.items()}
     req, _ = parse_cached(req_text, task)
     truths = {name: judge(rec, req) for name, rec in records.items()}
     pairwise = "A" in images
@@ -836,6 +893,7 @@ def hallucinations(
     task: str | None = None,
     registry: Any = None,
     world: World | None = None,
+    source: Any = None,
 ) -> list[Claim]:
     """The claims of a rationale that are NOT true of the images (see ``check_claims`` for the arguments).
 
@@ -844,7 +902,7 @@ def hallucinations(
     the world's vocabulary. ``len(hallucinations(...)) / len(check_claims(...))`` is the rationale's
     hallucination rate.
     """
-    return [c for c in check_claims(text, pair_or_images, request, task, registry, world) if not c.supported]
+    return [c for c in check_claims(text, pair_or_images, request, task, registry, world, source) if not c.supported]
 
 
 # ---------------------------------------------------------------------------

@@ -29,9 +29,15 @@ from ...synthetic.parse import parse_request
 from ...synthetic.request import Request
 from ...synthetic.truth import Truth
 from ...synthetic.world import World, default_world
+from ..constraints import ConstraintCheck
 from .base import Generator, GeneratorError, coerce, parse_spec_query
 
-__all__ = ["WorldGenerator", "from_spec", "content_key"]
+__all__ = ["WORLD_CONSTRAINT_CHECK", "WorldGenerator", "from_spec", "content_key"]
+
+# The GCR loop's constraint check for world requests: the world's refined requests rephrase the whole
+# request, so the framing noun ("picture", "image") and a "do not touch X" (restated "keep X unchanged")
+# change wording, not constraints; quoted text, counts and colours are still checked.
+WORLD_CONSTRAINT_CHECK = ConstraintCheck(noun=False, negation=False)
 
 # fields that say how explicitly a constraint is stated, not what it asks for
 _LEVEL_FIELDS = frozenset({"e", "count_e", "color_e", "conflicted", "count_alt", "color_alt", "alt"})
