@@ -70,6 +70,7 @@ def _environment(search_dir: str):
         keep_trailing_newline=False,
         undefined=jinja2.StrictUndefined,
         autoescape=False,
+        auto_reload=False,
     )
 
 
@@ -100,8 +101,10 @@ def rubric_context(task: Task | str, pairwise: bool = False) -> dict[str, Any]:
     }
 
 
+_MARKER = re.compile("\ue000([^:\ue000]*):(role|image):([^\ue000]*)\ue000")
+
+
 def _split(rendered: str, nonce: str, images: dict[str, Any]) -> Conversation:
-    marker = re.compile(re.escape(f"\ue000{nonce}:") + r"(role|image):([^\ue000]*)\ue000")
     messages: list[Message] = []
     current: Message | None = None
     pos = 0
@@ -117,10 +120,12 @@ def _split(rendered: str, nonce: str, images: dict[str, Any]) -> Conversation:
             messages.append(current)
         current.parts.append(TextPart(chunk))
 
-    for m in marker.finditer(rendered):
+    for m in _MARKER.finditer(rendered):
+        if m.group(1) != nonce:  # forged by text inside the context: stays text
+            continue
         text(rendered[pos : m.start()])
         pos = m.end()
-        kind, name = m.group(1), m.group(2)
+        kind, name = m.group(2), m.group(3)
         if kind == "role":
             current = Message(name)  # type: ignore[arg-type]
             messages.append(current)
