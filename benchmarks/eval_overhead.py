@@ -19,21 +19,18 @@ a GenAI-Bench-layout parquet file of N pairs:
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import re
 import tempfile
-import time
 from pathlib import Path
 
+from _common import RATE_COLUMNS, RESULTS_DIR, machine, print_table, rate_row, timed, write_results
 from rationalrewards.backends.scripted import ScriptedBackend
 from rationalrewards.conversation import Conversation
 from rationalrewards.evaluate.runner import rescore, run_eval
 from rationalrewards.model import RationalRewardModel
 from rationalrewards.testing.eval_bench import genai_t2i_rows, pairwise_text, write_parquet
 
-RESULTS = Path(__file__).parent / "results" / "eval_overhead.json"
+RESULTS = RESULTS_DIR / "eval_overhead.json"
 TARGET = 2000.0
 REQUEST = re.compile(r"prompt \d+")
 VOTES = ("leftvote", "rightvote", "tievote", "bothbad_vote")
@@ -68,28 +65,21 @@ def main() -> None:
         # warm-up: imports, template compilation, matplotlib fonts
         run_eval("genai-bench-t2i", data, model, Path(tmp) / "warm", limit=8, progress=False)
 
-        def timed(case: str, fn) -> None:
-            t0 = time.perf_counter()
-            fn()
-            wall = time.perf_counter() - t0
-            rows.append(
-                {"case": case, "items": n, "items_per_s": round(n / wall, 1), "ms_per_item": round(1e3 * wall / n, 3)}
-            )
+        def measure(case: str, fn) -> None:
+            rows.append(rate_row(case, n, timed(fn)[1]))
 
-        timed("fresh run", lambda: run_eval("genai-bench-t2i", data, model, run_dir, batch_size=64, progress=False))
+        measure("fresh run", lambda: run_eval("genai-bench-t2i", data, model, run_dir, batch_size=64, progress=False))
         calls = len(backend.calls)
-        timed("rerun (all done)", lambda: run_eval("genai-bench-t2i", data, model, run_dir, progress=False))
+        measure("rerun (all done)", lambda: run_eval("genai-bench-t2i", data, model, run_dir, progress=False))
         if len(backend.calls) != calls:
             raise RuntimeError("the rerun called the backend")
         failed = rescore(run_dir, report=False).metrics["diagnostics"]["parse"]["failed"]
         if failed:
             raise RuntimeError(f"{failed} critiques failed to parse: the benchmark would measure failures")
-        timed("rescore", lambda: rescore(run_dir))
-        timed("rescore (reparse)", lambda: rescore(run_dir, reparse=True))
+        measure("rescore", lambda: rescore(run_dir))
+        measure("rescore (reparse)", lambda: rescore(run_dir, reparse=True))
 
-    print(f"{'case':22s} {'items':>6s} {'items/s':>10s} {'ms/item':>9s}")
-    for r in rows:
-        print(f"{r['case']:22s} {r['items']:6d} {r['items_per_s']:10.1f} {r['ms_per_item']:9.3f}")
+    print_table(rows, RATE_COLUMNS)
     own = next(r for r in rows if r["case"] == "rescore (reparse)")
     ok = own["items_per_s"] >= TARGET
     verdict = "ok" if ok else "MISSED"
@@ -99,12 +89,10 @@ def main() -> None:
         "n": n,
         "target_items_per_s": TARGET,
         "target_met": ok,
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
+        "machine": machine(),
         "results": rows,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(record, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    write_results(args.out, record)
 
 
 if __name__ == "__main__":

@@ -12,15 +12,12 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
-import os
-import platform
 import tempfile
-import time
 from pathlib import Path
 
 from PIL import Image
 
+from _common import RATE_COLUMNS, RESULTS_DIR, machine, print_table, rate_row, timed, write_results
 from rationalrewards.backends import GenerationConfig
 from rationalrewards.backends.scripted import ScriptedBackend
 from rationalrewards.batch import critique_file
@@ -29,7 +26,7 @@ from rationalrewards.model import RationalRewardModel
 from rationalrewards.rubric import dimensions_for
 from rationalrewards.schema import Critique, PairwiseCritique, PreferencePair, Sample
 
-RESULTS = Path(__file__).parent / "results" / "model_overhead.json"
+RESULTS = RESULTS_DIR / "model_overhead.json"
 KEYS = [d.key for d in dimensions_for("t2i")]
 JUST = "The request asks for three red cubes left of a blue sphere; the image shows three cubes, all red. " * 3
 
@@ -61,13 +58,6 @@ PAIRWISE = render_pairwise(
 )
 
 
-def _rate(n: int, fn) -> tuple[float, float]:
-    t0 = time.perf_counter()
-    fn()
-    wall = time.perf_counter() - t0
-    return n / wall, 1000 * wall / n
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer items")
@@ -93,34 +83,16 @@ def main() -> None:
         ("compare", n, lambda: pair.compare(pairs)),
         ("compare both_orders", n, lambda: pair.compare(pairs, both_orders=True)),
     ]:
-        rate, ms = _rate(items, fn)
-        rows.append({"case": name, "items": items, "items_per_s": round(rate, 1), "ms_per_item": round(ms, 3)})
+        rows.append(rate_row(name, items, timed(fn)[1]))
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "out.jsonl"
-        rate, ms = _rate(n, lambda: critique_file(samples, out, point, batch_size=32, progress=False))
-        rows.append({"case": "critique_file", "items": n, "items_per_s": round(rate, 1), "ms_per_item": round(ms, 3)})
-        rate, ms = _rate(n, lambda: critique_file(samples, out, point, batch_size=32, progress=False))
-        rows.append(
-            {
-                "case": "critique_file rerun (all done)",
-                "items": n,
-                "items_per_s": round(rate, 1),
-                "ms_per_item": round(ms, 3),
-            }
-        )
+        for name in ("critique_file", "critique_file rerun (all done)"):
+            _, wall = timed(lambda: critique_file(samples, out, point, batch_size=32, progress=False))
+            rows.append(rate_row(name, n, wall))
 
-    print(f"{'case':34s} {'items':>6s} {'items/s':>10s} {'ms/item':>9s}")
-    for r in rows:
-        print(f"{r['case']:34s} {r['items']:6d} {r['items_per_s']:10.1f} {r['ms_per_item']:9.3f}")
-    record = {
-        "benchmark": "model_overhead",
-        "quick": args.quick,
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
-        "results": rows,
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(record, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    print_table(rows, RATE_COLUMNS)
+    record = {"benchmark": "model_overhead", "quick": args.quick, "machine": machine(), "results": rows}
+    write_results(args.out, record)
 
 
 if __name__ == "__main__":

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
-import platform
 import time
 from pathlib import Path
 
+from _common import machine, write_results
 from rationalrewards.backends import GenerationConfig
 from rationalrewards.backends.openai_http import OpenAIBackend
 from rationalrewards.conversation import Conversation
@@ -135,24 +134,17 @@ def main() -> None:
     verdict = "meets" if top["fraction_of_ideal"] >= 0.8 else "MISSES"
     print(f"concurrency {top['concurrency']}: {top['fraction_of_ideal']:.3f} of ideal ({verdict} the 0.8 target)")
 
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     record = {
         "benchmark": "openai_backend",
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "latency_s": args.latency_s,
         "rounds": rounds,
         "target_fraction_at_64": 0.8,
-        "machine": {
-            "cpus": os.cpu_count(),
-            "load_avg_1m": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-        },
+        "machine": {**machine(), "load_avg_1m": os.getloadavg()[0] if hasattr(os, "getloadavg") else None},
         "results": rows,
         "baseline_plain_httpx": baseline,
     }
-    args.out.write_text(json.dumps(record, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    write_results(args.out, record)
 
 
 if __name__ == "__main__":

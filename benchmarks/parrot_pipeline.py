@@ -12,24 +12,15 @@ written as a datasets folder and as ShareGPT JSON with PNG files).
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import tempfile
-import time
 from pathlib import Path
 
+from _common import RESULTS_DIR, machine, timed, write_results
 from rationalrewards.parrot.config import ConsistencyConfig, ExportConfig, HindsightConfig
 from rationalrewards.parrot.pipeline import run_export, run_filter, run_hindsight
 from rationalrewards.testing.parrot_teacher import SCENARIOS, ScriptedTeacher, make_pairs
 
-RESULTS = Path(__file__).parent / "results" / "parrot_pipeline.json"
-
-
-def _timed(fn):
-    t = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - t
+RESULTS = RESULTS_DIR / "parrot_pipeline.json"
 
 
 def main() -> None:
@@ -46,11 +37,11 @@ def main() -> None:
             teacher = ScriptedTeacher(plan).backend()
             hpath = work / f"h{k}.jsonl"
             cfg = HindsightConfig(samples=k, batch_size=32, temperature=0.7)
-            _, dt = _timed(lambda: run_hindsight(pairs, hpath, cfg, backend=teacher, progress=False))  # noqa: B023
+            _, dt = timed(lambda: run_hindsight(pairs, hpath, cfg, backend=teacher, progress=False))  # noqa: B023
             rows.append({"stage": f"hindsight k={k}", "pairs": n, "seconds": dt, "pairs_per_s": n / dt})
             fcfg = ConsistencyConfig(batch_size=32)
             fpath = work / f"f{k}.jsonl"
-            (_, report), dt = _timed(lambda: run_filter(pairs, hpath, fpath, fcfg, teacher=teacher, progress=False))  # noqa: B023
+            (_, report), dt = timed(lambda: run_filter(pairs, hpath, fpath, fcfg, teacher=teacher, progress=False))  # noqa: B023
             rows.append(
                 {
                     "stage": f"filter k={k}",
@@ -61,7 +52,7 @@ def main() -> None:
                 }
             )
             if k == 1:
-                summary, dt = _timed(lambda: run_export(pairs, fpath, work / "sft", ExportConfig()))  # noqa: B023
+                summary, dt = timed(lambda: run_export(pairs, fpath, work / "sft", ExportConfig()))  # noqa: B023
                 examples = sum(summary.examples.values())
                 rows.append(
                     {"stage": "export (hf + sharegpt)", "pairs": n, "seconds": dt, "examples_per_s": examples / dt}
@@ -70,20 +61,14 @@ def main() -> None:
     for r in rows:
         rate = f"{r['pairs_per_s']:.0f} pairs/s" if "pairs_per_s" in r else f"{r['examples_per_s']:.0f} examples/s"
         print(f"{r['stage']:<24} {r['pairs']:>6} {r['seconds']:>8.2f} {rate:>16}")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(
-        json.dumps(
-            {
-                "benchmark": "parrot_pipeline",
-                "quick": args.quick,
-                "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
-                "note": "scripted teacher: harness overhead only; taken on a shared, loaded 2-core machine",
-                "rows": rows,
-            },
-            indent=2,
-        )
-    )
-    print(f"results: {RESULTS}")
+    record = {
+        "benchmark": "parrot_pipeline",
+        "quick": args.quick,
+        "machine": machine(),
+        "note": "scripted teacher: harness overhead only; taken on a shared, loaded 2-core machine",
+        "rows": rows,
+    }
+    write_results(RESULTS, record)
 
 
 if __name__ == "__main__":

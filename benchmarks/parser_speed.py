@@ -17,6 +17,7 @@ import random
 import time
 from pathlib import Path
 
+from _common import print_table, write_results
 from rationalrewards.format import render_critique, render_pairwise
 from rationalrewards.parsing import parse_critique, parse_pairwise
 from rationalrewards.rubric import Task, dimensions_for
@@ -125,9 +126,11 @@ def main() -> None:
             }
         )
 
-    print(f"{'set':32} {'n':>6} {'bytes':>6} {'critiques/s':>12} {'KB/s':>8}")
-    for r in rows:
-        print(f"{r['set']:32} {r['n']:>6} {r['mean_bytes']:>6} {r['per_s']:>12,} {r['kb_per_s']:>8,}")
+    print_table(
+        rows,
+        [("set", "set", "s"), ("n", "n", "d"), ("bytes", "mean_bytes", "d"), ("critiques/s", "per_s", ","),
+         ("KB/s", "kb_per_s", ",")],
+    )  # fmt: skip
     ok = all(r["per_s"] >= TARGET for r in rows[:2])
     print(f"target {TARGET:,}/s on typical critiques: {'met' if ok else 'NOT met'}")
     result = {
@@ -140,9 +143,7 @@ def main() -> None:
         "cpu_count": os.cpu_count(),
         "note": "one single-threaded process (one core); best of --repeat passes",
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    write_results(args.out, result)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ at patch 16 with a 2x2 merge) and 512 px (256 tokens).
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import re
 import time
@@ -26,6 +25,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
+from _common import write_results
 from rationalrewards.rubric import Task
 from rationalrewards.schema import PreferencePair, Sample
 from rationalrewards.templates import LAYOUTS, get_template
@@ -171,9 +171,7 @@ def main() -> None:
         "rows": rows,
         "seconds": round(time.perf_counter() - t0, 1),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    write_results(args.out, result)
 
 
 if __name__ == "__main__":

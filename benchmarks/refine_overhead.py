@@ -13,13 +13,10 @@ noise: this measures the adapter path, not a real model).
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import tempfile
-import time
 from pathlib import Path
 
+from _common import RESULTS_DIR, machine, timed, write_results
 from rationalrewards.backends.scripted import ScriptedBackend
 from rationalrewards.model import RationalRewardModel
 from rationalrewards.refine.benchfiles import BenchItem
@@ -28,18 +25,12 @@ from rationalrewards.refine.loop import RefinePolicy, refine_many
 from rationalrewards.refine.runner import run_refine
 from rationalrewards.testing.colour_world import ColourCritic, paint
 
-RESULTS = Path(__file__).parent / "results" / "refine_overhead.json"
+RESULTS = RESULTS_DIR / "refine_overhead.json"
 REFINED = {None: "a green square with a dot", "green": "a red square with a dot", "red": "a blue square with a dot"}
 
 
 def _model() -> RationalRewardModel:
     return RationalRewardModel(ScriptedBackend(ColourCritic(target="blue", refined=REFINED)))
-
-
-def _timed(fn):
-    t0 = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - t0
 
 
 def main() -> None:
@@ -54,7 +45,7 @@ def main() -> None:
     gen = CallableGenerator(paint)
     refine_many([f"a square with a dot #{i}" for i in range(4)], gen, _model(), policy)  # warm-up
     gen = CallableGenerator(paint)
-    _, wall = _timed(lambda: refine_many([f"a square with a dot #{i}" for i in range(n)], gen, _model(), policy))
+    _, wall = timed(lambda: refine_many([f"a square with a dot #{i}" for i in range(n)], gen, _model(), policy))
     rows.append(
         {"case": "refine_many (3 rounds)", "images": gen.images_made, "ms_per_image": 1000 * wall / gen.images_made}
     )
@@ -63,11 +54,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         gen = CallableGenerator(paint)
         kw = {"rounds": 3, "threshold": None, "patience": None, "report": False, "progress": False}
-        _, wall = _timed(lambda: run_refine(items, gen, _model(), Path(tmp) / "run", **kw))
+        _, wall = timed(lambda: run_refine(items, gen, _model(), Path(tmp) / "run", **kw))
         rows.append({"case": "run_refine (3 rounds, files)", "images": gen.images_made,
                      "ms_per_image": 1000 * wall / gen.images_made})  # fmt: skip
         gen2 = CallableGenerator(paint)
-        _, wall = _timed(lambda: run_refine(items, gen2, _model(), Path(tmp) / "run", **kw))
+        _, wall = timed(lambda: run_refine(items, gen2, _model(), Path(tmp) / "run", **kw))
         rows.append({"case": "run_refine rerun (all done)", "images": gen2.images_made, "ms_per_item": 1000 * wall / n})
 
     try:
@@ -85,7 +76,7 @@ def main() -> None:
             for bs in (1, 4):
                 gen.batch_size = bs
                 gen.generate(reqs[:bs], list(range(bs)))  # warm-up
-                _, wall = _timed(lambda: gen.generate(reqs, list(range(m))))
+                _, wall = timed(lambda: gen.generate(reqs, list(range(m))))
                 rows.append(
                     {"case": f"tiny Flux 64x64 2 steps, batch {bs}", "images": m, "ms_per_image": 1000 * wall / m}
                 )
@@ -98,12 +89,10 @@ def main() -> None:
     record = {
         "benchmark": "refine_overhead",
         "quick": args.quick,
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
+        "machine": machine(),
         "results": [{k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items()} for r in rows],
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(record, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    write_results(args.out, record)
 
 
 if __name__ == "__main__":

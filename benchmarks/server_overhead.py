@@ -24,6 +24,7 @@ from pathlib import Path
 import httpx
 from PIL import Image
 
+from _common import write_results
 from rationalrewards.backends.scripted import ScriptedBackend
 from rationalrewards.format import render_critique
 from rationalrewards.rubric import dimensions_for
@@ -122,10 +123,8 @@ def main() -> None:
     print(" | ".join(cols))
     for r in rows:
         print(" | ".join(str(r[c]) for c in cols))
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
     meta = {"quick": args.quick, "cpus": os.cpu_count(), "python": platform.python_version(), "note": "loopback HTTP"}
-    RESULTS.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
-    print(f"wrote {RESULTS}")
+    write_results(RESULTS, {"meta": meta, "rows": rows})
 
 
 if __name__ == "__main__":

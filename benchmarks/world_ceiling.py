@@ -24,7 +24,6 @@ teacher's behaviour, and the hallucinated-claim rate of kept vs rejected rationa
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import random
@@ -34,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from _common import write_results
 from rationalrewards.evaluate.metrics import accuracy
 from rationalrewards.model import RationalRewardModel
 from rationalrewards.parrot.consistency import consistency_conversation, parse_answer, rationale_view
@@ -188,9 +188,7 @@ def main() -> None:
         cpu_count=os.cpu_count(),
         note="labels: Bradley-Terry around the hidden utility (LabelerConfig defaults); judges see no eval truth",
     )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(out, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    write_results(args.out, out)
 
 
 if __name__ == "__main__":

@@ -17,21 +17,18 @@ It also reports the share of non-tie labels that disagree with the hidden utilit
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
-import time
 from pathlib import Path
 
+from _common import timed, write_results
 from rationalrewards.synthetic import EVAL_KEY, World, make_pairs
 
 RESULTS = Path(__file__).parent / "results" / "world_speed.json"
 
 
 def _rate(n: int, fn) -> float:
-    t = time.perf_counter()
-    fn()
-    return n / (time.perf_counter() - t)
+    return n / timed(fn)[1]
 
 
 def main() -> None:
@@ -70,23 +67,16 @@ def main() -> None:
         f"ties: {len(pairs) - len(non_tie)}/{len(pairs)}; non-tie labels disagreeing with utility: "
         f"{disagree / len(non_tie):.1%}"
     )
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(
-        json.dumps(
-            {
-                "n": n,
-                "per_second": {k: round(v, 1) for k, v in rows.items()},
-                "label_disagreement": round(disagree / len(non_tie), 4),
-                "tie_share": round((len(pairs) - len(non_tie)) / len(pairs), 4),
-                "python": platform.python_version(),
-                "cpus": os.cpu_count(),
-                "note": "single process, one core; machine shared with other jobs when taken",
-            },
-            indent=2,
-        )
-        + "\n"
-    )
-    print(f"wrote {RESULTS}")
+    record = {
+        "n": n,
+        "per_second": {k: round(v, 1) for k, v in rows.items()},
+        "label_disagreement": round(disagree / len(non_tie), 4),
+        "tie_share": round((len(pairs) - len(non_tie)) / len(pairs), 4),
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "note": "single process, one core; machine shared with other jobs when taken",
+    }
+    write_results(RESULTS, record)
 
 
 if __name__ == "__main__":

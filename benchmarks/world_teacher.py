@@ -23,6 +23,7 @@ import platform
 import time
 from pathlib import Path
 
+from _common import print_table, write_results
 from rationalrewards.backends import GenerationConfig
 from rationalrewards.images import image_hash
 from rationalrewards.parrot.consistency import consistency_conversation, rationale_view
@@ -145,9 +146,10 @@ def main() -> None:
     ):
         rate = _rate(backend, convs, args.repeat, n)
         rows.append({"prompt": name, "items": len(convs), "samples": n, "per_s": round(rate, 1)})
-    print(f"{'prompt':28} {'items':>6} {'n':>3} {'critiques/s':>12}")
-    for r in rows:
-        print(f"{r['prompt']:28} {r['items']:>6} {r['samples']:>3} {r['per_s']:>12,.1f}")
+    print_table(
+        rows,
+        [("prompt", "prompt", "s"), ("items", "items", "d"), ("n", "samples", "d"), ("critiques/s", "per_s", ",.1f")],
+    )
     result = {
         "benchmark": "world_teacher",
         "rows": rows,
@@ -158,9 +160,7 @@ def main() -> None:
         "load_avg": os.getloadavg() if hasattr(os, "getloadavg") else None,
         "note": "one single-threaded process; best of --repeat passes; images 128x128 PNG bytes (hashed per call)",
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    write_results(args.out, result)
 
 
 if __name__ == "__main__":

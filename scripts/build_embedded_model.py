@@ -32,7 +32,6 @@ import json
 import os
 import platform
 import shutil
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SHIP_DIR = ROOT / "src" / "rationalrewards" / "models" / "embedded"
 RESULTS = ROOT / "benchmarks" / "results" / "embedded_model.json"
 TEMPLATE = "request-first"
+TOKENIZER_VERSION = "bpe-lines-2"  # pieces end at line breaks
 SHIPPED_FILES = (
     "config.json",
     "generation_config.json",
@@ -64,7 +64,7 @@ class BuildConfig:
     """Everything that determines the shipped weights (recorded in the model card)."""
 
     seed: int = 0
-    n_train: int = 1200  # training pairs (t2i and edit alternating)
+    n_train: int = 600  # training pairs (t2i and edit alternating)
     n_eval: int = 200  # held-out pairs (another world seed)
     samples: int = 1  # hindsight rationales per pair
     temperature: float = 0.7  # hindsight sampling temperature
@@ -87,6 +87,7 @@ class BuildConfig:
     warmup: float = 0.05
     weight_decay: float = 0.01
     max_length: int = 768
+    storage: str = "float16"  # dtype of the shipped safetensors (float32 weights > 25 MB); loaded back as float32
     # evaluation
     eval_max_tokens: int = 384
     eval_batch_size: int = 16
@@ -208,7 +209,7 @@ def world_corpus(cfg: BuildConfig, data: dict[str, Path]) -> list[str]:
     tpl = get_template(TEMPLATE)
     pairs = load_data(data["train"])
     judge = teacher([data["train"]])
-    texts: list[str] = list(default_corpus(cfg.seed))
+    texts: list[str] = list(default_corpus(cfg.seed)) + [f"{role}\n" for role in ("system", "user", "assistant")] * 50
     convs = []
     for p in pairs:
         convs += [tpl.pairwise(p), tpl.pointwise(p.sample_a()), tpl.pointwise(p.sample_b())]
@@ -225,8 +226,9 @@ def world_corpus(cfg: BuildConfig, data: dict[str, Path]) -> list[str]:
 def train_line_tokenizer(corpus: list[str], vocab_size: int, max_token_chars: int) -> Any:
     """A byte-level BPE whose merges may cross spaces (not lines): the world's stock phrases become single tokens.
 
-    Pieces start at a line break, so the protocol's headers stay separate tokens; the vocabulary is the
-    ``models.tiny`` special tokens plus bytes plus merges.
+    Pieces end at a line break, so the protocol's headers stay separate tokens and the generation prompt
+    (``<|im_start|>assistant\n``) tokenizes the same alone as in front of a trained answer. The vocabulary
+    is the ``models.tiny`` special tokens plus bytes plus merges.
     """
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
@@ -237,7 +239,7 @@ def train_line_tokenizer(corpus: list[str], vocab_size: int, max_token_chars: in
     tok.normalizer = normalizers.NFC()
     tok.pre_tokenizer = pre_tokenizers.Sequence(
         [
-            pre_tokenizers.Split("\n", behavior="merged_with_next"),
+            pre_tokenizers.Split("\n", behavior="merged_with_previous"),
             pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
         ]
     )
@@ -260,12 +262,27 @@ def train_line_tokenizer(corpus: list[str], vocab_size: int, max_token_chars: in
     )
 
 
+def check_prompt_boundary(processor: Any, data: dict[str, Path]) -> None:
+    """The generation prompt's tokens must be a prefix of a trained conversation's tokens (else greedy starts wrong)."""
+    from rationalrewards.templates import get_template
+
+    pair = load_data(data["train"])[0]
+    conv = get_template(TEMPLATE).pointwise(pair.sample_a())
+    prompt = processor.apply_chat_template(conv.to_hf(), add_generation_prompt=True, tokenize=False)
+    answer = "# User Request Analysis\nThe request asks for a test.\n# Detailed Judgement"
+    full = processor.apply_chat_template(conv.add("assistant", answer).to_hf(), tokenize=False)
+    tok = processor.tokenizer
+    p_ids, f_ids = tok(prompt)["input_ids"], tok(full)["input_ids"]
+    if f_ids[: len(p_ids)] != p_ids:
+        raise RuntimeError("the tokenizer splits the generation prompt differently alone and before an answer")
+
+
 def build_base(cfg: BuildConfig, work: Path, data: dict[str, Path]) -> Path:
     """The seeded, untrained tiny Qwen3-VL with the world tokenizer (shared by both modes)."""
     from rationalrewards.models.tiny import make_tiny_qwen3vl, save_tiny_qwen3vl
 
     folder = work / "base"
-    stamp = _stamp(
+    stamp = {"tokenizer": TOKENIZER_VERSION} | _stamp(
         cfg, "seed", "n_train", "vocab_size", "max_token_chars", "text_hidden", "text_layers", "text_heads",
         "text_kv_heads", "text_intermediate", "vision_hidden", "vision_layers", "vision_heads", "image_side",
     )  # fmt: skip
@@ -288,6 +305,7 @@ def build_base(cfg: BuildConfig, work: Path, data: dict[str, Path]) -> Path:
         min_pixels=pixels,
         max_pixels=pixels,
     )
+    check_prompt_boundary(processor, data)
     if folder.exists():
         shutil.rmtree(folder)
     save_tiny_qwen3vl(model, processor, folder)
@@ -313,6 +331,7 @@ def train_student(cfg: BuildConfig, work: Path, base: Path, mode: str) -> dict[s
             "weight_decay", "max_length", "extra",
         ),
         "mode": mode,
+        "tokenizer": TOKENIZER_VERSION,
     }  # fmt: skip
     record_path = out / "parrot_train.json"
     if _fresh(out, stamp) and record_path.is_file():
@@ -402,6 +421,17 @@ def _acc(correct: list[bool]) -> dict[str, Any]:
     return accuracy(np.asarray(correct, dtype=float)).to_dict()
 
 
+def _texts(ev: dict[str, Any]) -> list[str | None]:
+    return [r["text"] for r in ev["pairwise"]] + [r[k] for r in ev.get("pointwise", []) for k in ("text_a", "text_b")]
+
+
+def _n_tokens(model_dir: Path, texts: list[str | None]) -> list[int]:
+    from rationalrewards.models.processor import load_processor
+
+    tok = load_processor(model_dir).tokenizer
+    return [len(tok(t)["input_ids"]) for t in texts if t]
+
+
 def summarize(ev: dict[str, Any]) -> dict[str, Any]:
     """Parse rates and no-tie preference accuracies (a predicted tie or an unparsed verdict counts as wrong)."""
     pw = ev["pairwise"]
@@ -409,6 +439,7 @@ def summarize(ev: dict[str, Any]) -> dict[str, Any]:
         "pairs": len(pw),
         "pairwise_parse_ok": sum(r["parse"] == "ok" for r in pw) / max(1, len(pw)),
         "pairwise_accuracy": _acc([r["pred"] == r["label"] for r in pw if r["label"] in ("A", "B")]),
+        "pairwise_ties": sum(r["pred"] == "tie" for r in pw) / max(1, len(pw)),
     }
     if "pointwise" in ev:
         pt = ev["pointwise"]
@@ -422,12 +453,35 @@ def summarize(ev: dict[str, Any]) -> dict[str, Any]:
             return "A" if a > b else "B" if b > a else "tie"
 
         s["pointwise_accuracy"] = _acc([verdict(r) == r["label"] for r in pt if r["label"] in ("A", "B")])
+        s["pointwise_ties"] = sum(verdict(r) == "tie" for r in pt) / max(1, len(pt))
         n = len(oks) + len(pw)
         s["parse_ok"] = (sum(oks) + sum(r["parse"] == "ok" for r in pw)) / max(1, n)
     return s
 
 
 # ---------------------------------------------------------------------------- 6. install
+
+
+def storage_copy(model_dir: Path, out: Path, dtype: str) -> Path:
+    """The checkpoint's files with the weights stored as ``dtype`` (the config keeps float32: loaders upcast)."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    tmp = out.with_name(out.name + ".tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    for name in SHIPPED_FILES:
+        if (model_dir / name).is_file() and name != "model.safetensors":
+            shutil.copy2(model_dir / name, tmp / name)
+    state = load_file(str(model_dir / "model.safetensors"))
+    target = getattr(torch, dtype)
+    state = {k: v.to(target).contiguous() for k, v in state.items()}
+    save_file(state, str(tmp / "model.safetensors"), {"format": "pt"})
+    if out.exists():
+        shutil.rmtree(out)
+    tmp.rename(out)
+    return out
 
 
 def install(model_dir: Path, card: str, ship_dir: Path = SHIP_DIR) -> dict[str, Any]:
@@ -447,6 +501,13 @@ def install(model_dir: Path, card: str, ship_dir: Path = SHIP_DIR) -> dict[str, 
     return {"files": files, "bytes": sum(files.values())}
 
 
+def _storage_note(record: dict[str, Any]) -> str:
+    chk = record.get("storage_check")
+    if not chk:
+        return ""
+    return f": {chk['identical']} of {chk['n']} held-out greedy critiques are identical to the float32 weights'"
+
+
 def model_card(record: dict[str, Any]) -> str:
     cfg, d, t, ev = record["config"], record["data"], record["train"], record["eval"]
     ret = d["retention"]
@@ -463,7 +524,7 @@ def model_card(record: dict[str, Any]) -> str:
         "A tiny Qwen3-VL (`Qwen3VLForConditionalGeneration`, loaded by `AutoModelForImageTextToText`) trained from",
         "scratch on the CPU by the project's own PARROT pipeline in the **synthetic world** "
         "(`rationalrewards.synthetic`).",
-        "It is the default model of `rationalrewards critique`, `compare` and the demo (`load_backend(\"embedded\")`),",
+        'It is the default model of `rationalrewards critique`, `compare` and the demo (`load_backend("embedded")`),',
         "so that every part of the toolkit runs on a fresh machine with no download. It knows only the synthetic",
         "world (coloured shapes, counts, relations, rendered words, edits): **it is not a reward model for real",
         "images.** Use RationalRewards-8B (or another real checkpoint) through `transformers:PATH` or",
@@ -471,8 +532,8 @@ def model_card(record: dict[str, Any]) -> str:
         "",
         "## How it was made",
         "",
-        f"Reproduce: `{record['command']}` (seed {cfg['seed']}; about {record['wall_s'] / 60:.0f} min on "
-        f"{record['machine']}).",
+        f"Reproduce: `{record['command']}` (seed {cfg['seed']}; about {record['build_s'] / 60:.0f} min on "
+        f"{record['machine']}, on a shared 2-core machine).",
         "",
         f"1. World pairs: {cfg['n_train']} labelled training pairs (text-to-image and edit alternating, world seed "
         f"{cfg['seed']}), {cfg['n_eval']} held-out pairs from another world seed.",
@@ -486,7 +547,8 @@ def model_card(record: dict[str, Any]) -> str:
         "breaks), so the protocol's stock phrases are single tokens and a critique is ~60-150 tokens.",
         f"5. Model: text {cfg['text_hidden']} hidden x {cfg['text_layers']} layers, vision {cfg['vision_hidden']} x "
         f"{cfg['vision_layers']} layers, patch 16 with 2x2 merge, images at {cfg['image_side']}x{cfg['image_side']} "
-        f"(16 tokens per image); {t['parameters'] / 1e6:.2f} M parameters, float32 safetensors.",
+        f"(16 tokens per image); {t['parameters'] / 1e6:.2f} M parameters. Trained in float32; the safetensors "
+        f"store {record.get('storage', 'float32')} (loaded back as float32 on the CPU){_storage_note(record)}.",
         f"6. SFT (`rationalrewards.parrot.train`, TRL SFTTrainer, assistant-only loss, vision tower trained): "
         f"{cfg['steps']} steps x batch {cfg['batch_size']}, lr {cfg['learning_rate']} cosine, "
         f"loss {t['loss_first']:.3f} -> {t['loss_last']:.3f} in {t['wall_s'] / 60:.1f} min.",
@@ -498,10 +560,20 @@ def model_card(record: dict[str, Any]) -> str:
         f"{100 * ev.get('pointwise_parse_ok', 0):.1f}%)",
         f"- preference accuracy, pairwise mode (tie labels left out; a predicted tie is wrong): {pct(acc_pw)}",
         f"- preference accuracy from two pointwise rewards: {pct(acc_pt)}",
+        f"- verdicts that are ties: {100 * ev.get('pairwise_ties', 0):.1f}% in pairwise mode, "
+        f"{100 * ev.get('pointwise_ties', 0):.1f}% of pointwise reward pairs are equal",
         "- random guessing: 50%. See `benchmarks/results/parrot_world.md` for the ablation (direct distillation,",
         "  Bradley-Terry, teachers, noise ceiling).",
         "",
         "All figures: `benchmarks/results/embedded_model.json`.",
+        "",
+        "## Limitations",
+        "",
+        "The student is tiny and sees each image as 16 tokens; trained from scratch for a few CPU minutes, it",
+        "learns the protocol and the request analysis well but uses the images only weakly, so many of its",
+        "critiques report no defect and its preferences are weak (see the accuracies above). It exists so that",
+        "the toolkit's code paths run for real offline; the privileged world teacher (`synthetic-teacher`) is",
+        "the strong critic of the synthetic world.",
         "",
     ]
     return "\n".join(lines)
@@ -532,7 +604,7 @@ def build(
     record: dict[str, Any] = {
         "mode": mode,
         "config": dataclasses.asdict(cfg),
-        "command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]) if sys.argv[0] else "",
+        "command": reproduce_command(cfg, mode),
         "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}",
         "data": {
             "retention": pipe["filter"]["report"]["rationales"],
@@ -551,25 +623,73 @@ def build(
             "metrics": trained.get("metrics"),
         },
     }
+    ship = storage_copy(model_dir, work / f"model-{mode}-{cfg.storage}", cfg.storage)
+    record["storage"] = cfg.storage
     if evaluate:
         held = load_data(data["eval"])
-        ev = evaluate_model(model_dir, held, cfg.eval_max_tokens, cfg.eval_batch_size)
+        ev = evaluate_model(ship, held, cfg.eval_max_tokens, cfg.eval_batch_size)
         _write_json(work / f"eval-{mode}.json", ev)
         record["eval"] = {**ev["summary"], "pairwise_s": ev["pairwise_s"], "pointwise_s": ev.get("pointwise_s")}
+        record["eval"]["max_output_tokens"] = max(_n_tokens(ship, _texts(ev)), default=0)
         s = ev["summary"]
         _log(
             f"eval {mode}: parse {100 * s['parse_ok']:.1f}%, pairwise acc "
             f"{s['pairwise_accuracy']['value']}, pointwise acc {s['pointwise_accuracy']['value']}"
         )
+        if do_install and cfg.storage != "float32":
+            full = evaluate_model(model_dir, held, cfg.eval_max_tokens, cfg.eval_batch_size)
+            same = [a == b for a, b in zip(_texts(ev), _texts(full), strict=True)]
+            record["storage_check"] = {
+                "compared": f"greedy texts of the {cfg.storage}-stored weights vs the float32 weights",
+                "identical": sum(same),
+                "n": len(same),
+                "float32_summary": full["summary"],
+            }
+            _log(f"{cfg.storage} vs float32: {sum(same)}/{len(same)} identical critiques")
     record["wall_s"] = round(time.perf_counter() - t0, 1)
+    ev_s = (record.get("eval") or {}).get("pairwise_s") or 0, (record.get("eval") or {}).get("pointwise_s") or 0
+    record["build_s"] = round((pipe.get("wall_s") or 0) + (trained.get("wall_s") or 0) + sum(ev_s), 1)
     _write_json(work / mode / "build.json", record)
     if do_install:
         if not evaluate:
             raise ValueError("--install needs the evaluation (its figures go into the model card)")
-        record["shipped"] = install(model_dir, model_card(record))
+        record["shipped"] = install(ship, model_card(record))
         _write_json(RESULTS, record)
         _log(f"installed into {SHIP_DIR} ({record['shipped']['bytes'] / 1e6:.1f} MB); record: {RESULTS}")
     return record
+
+
+_FLAGS = {
+    "seed": "--seed",
+    "n_train": "--n-train",
+    "n_eval": "--n-eval",
+    "steps": "--steps",
+    "batch_size": "--batch-size",
+    "learning_rate": "--lr",
+    "text_layers": "--text-layers",
+    "text_hidden": "--text-hidden",
+    "vision_hidden": "--vision-hidden",
+    "vision_layers": "--vision-layers",
+}
+
+
+def reproduce_command(cfg: BuildConfig, mode: str) -> str:
+    """The command line that rebuilds ``cfg`` (only the settings that differ from the defaults)."""
+    default = BuildConfig()
+    parts = ["python scripts/build_embedded_model.py --work build/embedded", "--threads 1"]
+    if mode != "anchored":
+        parts.append(f"--mode {mode}")
+    parts += [f"{flag} {getattr(cfg, k)}" for k, flag in _FLAGS.items() if getattr(cfg, k) != getattr(default, k)]
+    unsettable = [
+        f.name
+        for f in dataclasses.fields(cfg)
+        if f.name not in _FLAGS and getattr(cfg, f.name) != getattr(default, f.name)
+    ]
+    if unsettable:
+        parts.append(f"(and BuildConfig {', '.join(unsettable)} as in the record)")
+    if mode == "anchored":
+        parts.append("--install")
+    return " ".join(parts)
 
 
 def main(

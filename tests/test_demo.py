@@ -10,22 +10,13 @@ import typer
 from rich.console import Console
 from typer.testing import CliRunner
 
-from rationalrewards.backends import load_backend
-from rationalrewards.demo import FALLBACK_MODEL, demo_command, request_change, run_demo
-
-
-def _embedded_available() -> bool:
-    try:
-        load_backend("embedded")
-    except Exception:
-        return False
-    return True
+from rationalrewards.demo import DEFAULT_MODEL, demo_command, request_change, run_demo
 
 
 def test_demo_writes_report_and_table(tmp_path):
     console = Console(record=True, width=220)
     out = tmp_path / "demo"
-    result = run_demo(out, model=FALLBACK_MODEL, n_items=4, seed=0, rounds=3, console=console)
+    result = run_demo(out, model=DEFAULT_MODEL, n_items=4, seed=0, rounds=3, console=console)
     assert [it.task for it in result.items] == ["t2i", "edit", "t2i", "edit"]
     report = result.report.read_text(encoding="utf-8")
     saved = json.loads((out / "demo.json").read_text(encoding="utf-8"))
@@ -53,7 +44,7 @@ def test_demo_writes_report_and_table(tmp_path):
 
 
 def test_gcr_improves_true_utility_with_the_teacher(tmp_path):
-    result = run_demo(tmp_path / "d", model=FALLBACK_MODEL, n_items=8, seed=0, rounds=4, quiet=True)
+    result = run_demo(tmp_path / "d", model=DEFAULT_MODEL, n_items=8, seed=0, rounds=4, quiet=True)
     assert result.critic_note is None
     before = [it.utility_before for it in result.items]
     after = [it.utility_after for it in result.items]
@@ -65,21 +56,17 @@ def test_gcr_improves_true_utility_with_the_teacher(tmp_path):
             assert it.utility_after == it.utility_before and it.changed == ""
 
 
-def test_default_model_falls_back_to_the_teacher_and_says_so(tmp_path):
-    if _embedded_available():
-        pytest.skip("the embedded model is available: no fallback to show")
+def test_default_critic_is_the_teacher_and_is_named(tmp_path):
     console = Console(record=True, width=220)
     result = run_demo(tmp_path / "d", n_items=2, rounds=2, console=console)
-    assert result.critic_note and FALLBACK_MODEL in result.critic_note
-    text = console.export_text()
-    assert "embedded model is not available" in text and "fallback" in text
-    assert "embedded model is not available" in result.report.read_text(encoding="utf-8")
+    assert result.critic_note is None and DEFAULT_MODEL in result.critic
+    assert f"critic {result.critic}" in console.export_text()
 
 
 def test_rerun_replaces_a_demo_but_refuses_other_folders(tmp_path):
     out = tmp_path / "d"
-    first = run_demo(out, model=FALLBACK_MODEL, n_items=2, rounds=2, quiet=True)
-    second = run_demo(out, model=FALLBACK_MODEL, n_items=2, rounds=2, seed=1, quiet=True)
+    first = run_demo(out, model=DEFAULT_MODEL, n_items=2, rounds=2, quiet=True)
+    second = run_demo(out, model=DEFAULT_MODEL, n_items=2, rounds=2, seed=1, quiet=True)
     assert [i.request for i in first.items] != [i.request for i in second.items]
     lines = (out / "trajectories.jsonl").read_text().splitlines()
     assert len(lines) == 2  # the earlier run's records were cleared, not mixed in
@@ -87,7 +74,7 @@ def test_rerun_replaces_a_demo_but_refuses_other_folders(tmp_path):
     other.mkdir()
     (other / "notes.txt").write_text("keep me")
     with pytest.raises(ValueError, match="not empty"):
-        run_demo(other, model=FALLBACK_MODEL, n_items=1, quiet=True)
+        run_demo(other, model=DEFAULT_MODEL, n_items=1, quiet=True)
     assert (other / "notes.txt").read_text() == "keep me"
 
 
@@ -95,7 +82,7 @@ def test_demo_command(tmp_path):
     app = typer.Typer()
     app.command()(demo_command)
     out = tmp_path / "cli"
-    res = CliRunner().invoke(app, ["-o", str(out), "-m", FALLBACK_MODEL, "-n", "2", "--rounds", "2"])
+    res = CliRunner().invoke(app, ["-o", str(out), "-m", DEFAULT_MODEL, "-n", "2", "--rounds", "2"])
     assert res.exit_code == 0, res.output
     assert (out / "report.html").is_file() and "report:" in res.output
     bad = CliRunner().invoke(app, ["-o", str(out), "-m", "no-such-backend", "-n", "1"])

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 
+from .clikit import console as _console
+from .clikit import fail, one_line
 from .server.cli import serve_command
 
 if TYPE_CHECKING:
@@ -31,34 +33,16 @@ _SAMPLES_HELP = "self-consistency samples, drawn at temperature 0.7 and averaged
 _TEMPLATE_HELP = "prompt template name (request-first, prefix-shared) or template file path"
 
 
-def _console(stderr: bool = False) -> Console:
-    from rich.console import Console
-
-    return Console(stderr=stderr, soft_wrap=stderr)
-
-
-def _fail(message: str) -> NoReturn:
-    from rich.text import Text
-
-    _console(stderr=True).print(Text.assemble(("error:", "bold red"), " ", message), highlight=False)
-    raise typer.Exit(1)
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0] if "\n" in text else text
-
-
 def _image(path: Path, what: str) -> bytes:
     from .images import ImageError, load_image
 
     if not path.is_file():
-        _fail(f"{what} not found: {path}")
+        fail(f"{what} not found: {path}")
     data = path.read_bytes()
     try:
         load_image(data)
     except ImageError as exc:
-        _fail(f"{what} {path} is not a readable image: {_one_line(exc)}")
+        fail(f"{what} {path} is not a readable image: {one_line(exc)}")
     return data
 
 
@@ -70,12 +54,12 @@ def _load_model(spec: str, template: str = "request-first", n_samples: int = 1) 
     try:
         prompt_template = get_template(template)
     except Exception as exc:
-        _fail(f"could not load template {template!r}: {_one_line(exc)}")
+        fail(f"could not load template {template!r}: {one_line(exc)}")
     generation = GenerationConfig(temperature=0.7 if n_samples > 1 else 0.0)
     try:
         return RationalRewardModel(spec, template=prompt_template, generation=generation, n_samples=n_samples)
     except Exception as exc:  # unknown spec, missing checkpoint, missing extra, bad template...
-        _fail(f"could not load model {spec!r}: {_one_line(exc)}")
+        fail(f"could not load model {spec!r}: {one_line(exc)}")
 
 
 def _dims(task: Any) -> list[Any]:
@@ -238,12 +222,12 @@ def critique_batch(
     try:
         items = load_samples(data)
     except DataError as exc:
-        _fail(_one_line(exc))
+        fail(one_line(exc))
     rm = _load_model(model, template, samples)
     try:
         summary = critique_file(items, out, rm, batch_size=batch_size, progress=progress)
     except ValueError as exc:  # e.g. an output file written by another model
-        _fail(_one_line(exc))
+        fail(one_line(exc))
     console = _console()
     for line in summary.lines():
         console.print(line, highlight=False, markup=False)
@@ -259,13 +243,13 @@ def _serve_missing_extra() -> list[str]:
 @functools.wraps(serve_command)
 def serve(**kwargs: Any) -> None:
     if missing := _serve_missing_extra():
-        _fail(f"serving needs {' and '.join(missing)}: {SERVE_EXTRA}")
+        fail(f"serving needs {' and '.join(missing)}: {SERVE_EXTRA}")
     try:
         serve_command(**kwargs)
     except (typer.Exit, KeyboardInterrupt):
         raise
     except Exception as exc:  # unknown spec, missing checkpoint, port in use...
-        _fail(f"could not serve model {kwargs.get('model')!r}: {_one_line(exc)}")
+        fail(f"could not serve model {kwargs.get('model')!r}: {one_line(exc)}")
 
 
 # the server area owns the options (limits, remote images...); this wrapper only turns a

@@ -1,8 +1,10 @@
 """``rationalrewards demo``: Generate-Critique-Refine in the synthetic world, with the truth shown beside the model.
 
 A handful of world requests (text-to-image and edits, drawn by ``seed``) go through GCR with the
-world's generator and a critic (the embedded default model; until it ships, the world's privileged
-teacher, said so in one line, in the table title and in the report). Because the world knows what
+world's generator and a critic: by default the world's privileged teacher (``synthetic-teacher``),
+named in the table title and the report. The embedded model (``--model embedded``) runs through the
+same path, but it does not yet tell good images from bad (see its model card), so it is not the
+default until it does. Because the world knows what
 it drew, the demo prints, for the first image and the image GCR keeps, the *true* hidden human
 utility and true per-dimension quality beside the model's reward: a reader sees whether the loop
 helps for real. The run folder (``-o``, default ``./rationalrewards-demo``) holds the images, the
@@ -34,8 +36,7 @@ if TYPE_CHECKING:
     from .refine.generators.world import WorldGenerator
 
 DEFAULT_OUT = "rationalrewards-demo"
-DEFAULT_MODEL = "embedded"
-FALLBACK_MODEL = "synthetic-teacher"
+DEFAULT_MODEL = "synthetic-teacher"
 DEFAULT_ITEMS = 8
 DEFAULT_SEED = 0
 DEFAULT_ROUNDS = 4
@@ -113,11 +114,7 @@ class DemoResult:
 
 
 def resolve_critic(model: Any) -> tuple[RationalRewardModel, str | None]:
-    """The reward model for ``model`` (spec, Backend or model) and a note when the embedded default was replaced.
-
-    Only the ``embedded`` default falls back (to the privileged ``synthetic-teacher``) when it cannot
-    be loaded; any other spec that fails raises.
-    """
+    """The reward model for ``model`` (spec, Backend or model); the second item is kept for callers (always None)."""
     from .backends import Backend, load_backend
     from .model import RationalRewardModel
 
@@ -127,24 +124,7 @@ def resolve_critic(model: Any) -> tuple[RationalRewardModel, str | None]:
         return RationalRewardModel(model), None
     if not isinstance(model, str) or not model.strip():
         raise ValueError("model must be a backend spec string, a Backend or a RationalRewardModel")
-    if model.strip() != DEFAULT_MODEL:
-        return RationalRewardModel(load_backend(model)), None
-    try:
-        return RationalRewardModel(load_backend(model)), None
-    except Exception as exc:  # the embedded model is not shipped yet (or cannot load here)
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        try:
-            backend = load_backend(FALLBACK_MODEL)
-        except Exception as exc2:
-            raise RuntimeError(
-                f"the embedded model is unavailable ({reason}) and so is the fallback critic "
-                f"{FALLBACK_MODEL!r} ({exc2}); pass --model SPEC"
-            ) from exc2
-        note = (
-            f"the embedded model is not available ({reason}); using the privileged world teacher "
-            f"'{FALLBACK_MODEL}' as the critic"
-        )
-        return RationalRewardModel(backend), note
+    return RationalRewardModel(load_backend(model)), None
 
 
 # ---------------------------------------------------------------------- the run
@@ -209,8 +189,8 @@ def run_demo(
 ) -> DemoResult:
     """GCR on ``n_items`` synthetic-world requests into ``out_dir``; prints the before/after table unless ``quiet``.
 
-    ``model``: ``embedded`` (default; falls back to ``synthetic-teacher`` while the embedded model is
-    not available, saying so), another backend spec, a Backend or a RationalRewardModel.
+    ``model``: ``synthetic-teacher`` (default), ``embedded``, another backend spec, a Backend or a
+    RationalRewardModel.
     """
     from .refine import RefinePolicy
     from .refine.generators.world import WORLD_CONSTRAINT_CHECK, WorldGenerator
@@ -331,8 +311,6 @@ def build_table(result: DemoResult) -> Any:
     from rich.text import Text
 
     title = f"GCR in the synthetic world: critic {result.critic}"
-    if result.critic_note:
-        title += " (fallback for the embedded model)"
     table = Table(title=title, show_lines=True, expand=False, box=box.SIMPLE_HEAD)
     table.add_column("#", justify="right")
     table.add_column("request", overflow="fold", min_width=12, max_width=44)

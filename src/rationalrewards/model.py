@@ -358,8 +358,30 @@ def refined_request_or_original(sample: Sample, critique: Critique, strict: bool
 # ---------------------------------------------------------------------- combining
 
 
-def _mean_std(values: list[float]) -> tuple[float, float]:
-    return statistics.fmean(values), (statistics.pstdev(values) if len(values) > 1 else 0.0)
+def _average(
+    views: Sequence[Any], task: Any, fields: tuple[str, ...]
+) -> tuple[list[dict[str, float | None]], list[dict[str, float]], list[str], list[str]]:
+    """Per score field (``scores``, or ``scores_a`` and ``scores_b``): the mean over ``views`` of each dimension
+    and its spread (population std, where any view scored it), plus the dimensions no view scored: N/A where
+    a view said N/A, else missing."""
+    means: list[dict[str, float | None]] = [{} for _ in fields]
+    spreads: list[dict[str, float]] = [{} for _ in fields]
+    na, missing = [], []
+    for d in dimensions_for(task):
+        for name, mean, spread in zip(fields, means, spreads, strict=True):
+            vals = [getattr(v, name)[d.key] for v in views if getattr(v, name).get(d.key) is not None]
+            mean[d.key] = statistics.fmean(vals) if vals else None
+            if vals:
+                spread[d.key] = statistics.pstdev(vals) if len(vals) > 1 else 0.0
+        if all(mean[d.key] is None for mean in means):
+            (na if any(d.key in v.na for v in views) else missing).append(d.key)
+    return means, spreads, na, missing
+
+
+def _none_parsed(views: list[Any], errors: list[str]) -> Any:
+    return views[0].model_copy(
+        update={"parse_errors": errors + [f"none of {len(views)} samples parsed"], "n_samples": len(views)}
+    )
 
 
 def _status(n_views: int, parsed: list, missing: list[str]) -> str:
@@ -384,22 +406,9 @@ def combine_critiques(critiques: Sequence[Critique]) -> Critique:
     parsed = [c for c in critiques if c.parse_status != "failed"]
     errors = _sample_errors(critiques)
     if not parsed:
-        return critiques[0].model_copy(
-            update={"parse_errors": errors + [f"none of {len(critiques)} samples parsed"], "n_samples": len(critiques)}
-        )
-    task = parsed[0].task
-    scores: dict[str, float | None] = {}
-    spread: dict[str, float] = {}
-    na, missing = [], []
-    for d in dimensions_for(task):
-        vals = [c.scores[d.key] for c in parsed if c.scores.get(d.key) is not None]
-        if vals:
-            scores[d.key], spread[d.key] = _mean_std(vals)
-        else:
-            scores[d.key] = None
-            (na if any(d.key in c.na for c in parsed) else missing).append(d.key)
-    first = parsed[0]
-    return first.model_copy(
+        return _none_parsed(critiques, errors)
+    (scores,), (spread,), na, missing = _average(parsed, parsed[0].task, ("scores",))
+    return parsed[0].model_copy(
         update={
             "scores": scores,
             "spread": spread,
@@ -432,15 +441,7 @@ def _winner(a: float | None, b: float | None) -> Preference | None:
 
 
 def _average_sides(parsed: list[PairwiseCritique], task: Any) -> tuple[dict, dict, list[str], list[str]]:
-    scores_a: dict[str, float | None] = {}
-    scores_b: dict[str, float | None] = {}
-    na, missing = [], []
-    for d in dimensions_for(task):
-        for side, target in (("scores_a", scores_a), ("scores_b", scores_b)):
-            vals = [getattr(c, side)[d.key] for c in parsed if getattr(c, side).get(d.key) is not None]
-            target[d.key] = statistics.fmean(vals) if vals else None
-        if scores_a[d.key] is None and scores_b[d.key] is None:
-            (na if any(d.key in c.na for c in parsed) else missing).append(d.key)
+    (scores_a, scores_b), _, na, missing = _average(parsed, task, ("scores_a", "scores_b"))
     return scores_a, scores_b, na, missing
 
 
@@ -462,9 +463,7 @@ def combine_pairwise(views: Sequence[PairwiseCritique]) -> PairwiseCritique:
     parsed = [v for v in views if v.parse_status != "failed"]
     errors = _sample_errors(views)
     if not parsed:
-        return views[0].model_copy(
-            update={"parse_errors": errors + [f"none of {len(views)} samples parsed"], "n_samples": len(views)}
-        )
+        return _none_parsed(views, errors)
     scores_a, scores_b, na, missing = _average_sides(parsed, parsed[0].task)
     return parsed[0].model_copy(
         update={

@@ -33,7 +33,7 @@ import re
 from typing import Any
 
 from . import format as fmt
-from .rubric import DIMENSIONS, Task, aggregate, clamp_score, dimensions_for
+from .rubric import DIMENSIONS, Dimension, Task, aggregate, clamp_score, dimensions_for
 from .schema import Critique, PairwiseCritique, Preference
 
 # A line that may be a header: a run of markup (bullet, '#'s, bold, numbering), a label, then ':' and a value, or
@@ -338,6 +338,12 @@ def _score(
     return c, False
 
 
+def _justification(block: dict[str, str]) -> str | None:
+    """The block's justification line, else its free text (a model that skipped the label)."""
+    just = _text(block.get("justification"))
+    return just if just is not None else (_text(block.get("_body")) or None)
+
+
 def _status(n_done: int, n_all: int) -> str:
     if n_done == n_all:
         return "ok"
@@ -367,7 +373,16 @@ def _prepare(text: object, task: Task | str, errors: list[str]) -> tuple[Task, s
         raw = "" if text is None else str(text)
         return t, raw, None
     body = text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
-    return t, text, _strip_think(body, errors)
+    body = _strip_think(body, errors)
+    if body is not None and not body.strip():
+        errors.append("empty output")
+        body = None
+    return t, text, body
+
+
+def _failed(dims: tuple[Dimension, ...], errors: list[str]) -> dict[str, Any]:
+    """The fields every unparseable output shares: failed, every dimension missing."""
+    return {"parse_status": "failed", "parse_errors": errors, "missing": [d.key for d in dims]}
 
 
 def parse_critique(text: str, task: Task | str = Task.T2I) -> Critique:
@@ -375,17 +390,8 @@ def parse_critique(text: str, task: Task | str = Task.T2I) -> Critique:
     errors: list[str] = []
     task, raw, body = _prepare(text, task, errors)
     dims_all = _DIMS_FOR[task]
-    if body is None or not body.strip():
-        if body is not None:
-            errors.append("empty output")
-        return Critique(
-            task=task,
-            raw_text=raw,
-            scores={d.key: None for d in dims_all},
-            parse_status="failed",
-            parse_errors=errors,
-            missing=[d.key for d in dims_all],
-        )
+    if body is None:
+        return Critique(task=task, raw_text=raw, scores={d.key: None for d in dims_all}, **_failed(dims_all, errors))
     top, blocks = _scan(body, task, errors)
     scores: dict[str, float | None] = {}
     justifications: dict[str, str] = {}
@@ -398,11 +404,7 @@ def parse_critique(text: str, task: Task | str = Task.T2I) -> Critique:
             scores[d.key] = None
             missing.append(d.key)
             continue
-        just = _text(block.get("justification"))
-        if just is None:
-            body_text = _text(block.get("_body"))
-            if body_text:
-                just = body_text
+        just = _justification(block)
         if just is not None:
             justifications[d.key] = just
         value, is_na = _score(block, "score", d.key, d.allows_na, errors, clamped)
@@ -443,18 +445,10 @@ def parse_pairwise(text: str, task: Task | str = Task.T2I) -> PairwiseCritique:
     errors: list[str] = []
     task, raw, body = _prepare(text, task, errors)
     dims_all = _DIMS_FOR[task]
-    if body is None or not body.strip():
-        if body is not None:
-            errors.append("empty output")
+    if body is None:
+        none = {d.key: None for d in dims_all}
         return PairwiseCritique(
-            task=task,
-            raw_text=raw,
-            scores_a={d.key: None for d in dims_all},
-            scores_b={d.key: None for d in dims_all},
-            winners={d.key: None for d in dims_all},
-            parse_status="failed",
-            parse_errors=errors,
-            missing=[d.key for d in dims_all],
+            task=task, raw_text=raw, scores_a=none, scores_b=dict(none), winners=dict(none), **_failed(dims_all, errors)
         )
     top, blocks = _scan(body, task, errors)
     scores_a: dict[str, float | None] = {}
@@ -471,11 +465,7 @@ def parse_pairwise(text: str, task: Task | str = Task.T2I) -> PairwiseCritique:
             missing.append(d.key)
             errors.append(f"{d.key}: dimension not found")
             continue
-        just = _text(block.get("justification"))
-        if just is None:
-            body_text = _text(block.get("_body"))
-            if body_text:
-                just = body_text
+        just = _justification(block)
         if just is not None:
             justifications[d.key] = just
         n_clamped = len(clamped)

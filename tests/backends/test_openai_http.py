@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from rationalrewards.backends import GenerationConfig, load_backend
-from rationalrewards.backends.openai_http import OpenAIBackend, OpenAIBackendError, _parse_retry_after
+from rationalrewards.backends.openai_http import OpenAIBackend, OpenAIBackendError
 from rationalrewards.conversation import Conversation, ImagePart
 from rationalrewards.images import load_image
 from rationalrewards.testing.loopback import (
@@ -184,13 +184,6 @@ def test_retry_after_is_honoured(status):
         assert b.generate([conv("x")])[0].ok
     first, second = srv.chat_requests
     assert second.t_received - first.t_received >= 0.4
-
-
-def test_retry_after_parsing():
-    assert _parse_retry_after("2.5") == 2.5
-    assert _parse_retry_after("-3") == 0.0
-    assert _parse_retry_after(None) is None and _parse_retry_after("soon") is None
-    assert 50 < _parse_retry_after(__import__("email.utils").utils.formatdate(__import__("time").time() + 60)) <= 61
 
 
 def test_exhausted_retries_fail_only_that_item():

@@ -284,3 +284,176 @@ def test_importing_the_modules_stays_cheap():
         "assert not {'torch', 'transformers'} & set(sys.modules), sorted({'torch', 'transformers'} & set(sys.modules))"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# -- the own decoding loop with a shared prompt prefix (engine="auto" on Qwen3-VL) -------------------------------
+
+SYSTEM = "You judge generated images against the request. " + " ".join(
+    f"Rule {i}: check the colours, the shapes and how many there are." for i in range(20)
+)
+
+
+def _shared_prefix_conversations(system: str = SYSTEM) -> list[Conversation]:
+    """One long system message shared by all; requests of different lengths with 0, 1 or 2 images."""
+    convs = []
+    for i in range(6):
+        c = Conversation().add("system", system)
+        request = f"Request {i}: " + "two red circles and a blue square, " * (1 + 2 * i)
+        if i % 3 == 0:
+            c.add("user", request, ImagePart(_png((30 * i, 200, 90), (64 + 32 * (i % 2), 96))))
+        elif i % 3 == 1:
+            c.add("user", "Source:", ImagePart(_png((200, 30 * i, 10))), request, ImagePart(_png((10, 90, 30 * i))))
+        else:
+            c.add("user", request)
+        convs.append(c)
+    return convs
+
+
+def _encode(backend, convs):
+    from rationalrewards.images import load_image
+
+    texts = [
+        backend.processor.apply_chat_template(c.to_hf(), add_generation_prompt=True, tokenize=False) for c in convs
+    ]
+    images = [load_image(im) for c in convs for im in c.images()]
+    return backend.processor(text=texts, images=images, padding=True, return_tensors="pt")
+
+
+def test_own_loop_logits_and_tokens_match_model_generate(tiny_backend):
+    """Step by step, the shared-prefix loop gives model.generate's logits (to float rounding) and tokens."""
+    assert tiny_backend.engine == "own-loop"
+    enc = _encode(tiny_backend, _shared_prefix_conversations() + _conversations()[:3])
+    mine: list = []
+    with torch.inference_mode():
+        tokens = tiny_backend._decoder.generate(enc, 12, [], logits_out=mine)
+        ref = tiny_backend.model.generate(
+            **enc,
+            max_new_tokens=12,
+            do_sample=False,
+            eos_token_id=tiny_backend.stop_ids,
+            pad_token_id=tiny_backend.pad_id,
+            output_logits=True,
+            return_dict_in_generate=True,
+        )
+    assert tiny_backend.prefix_cache_info()["last_shared_tokens"] <= 1  # only "<|im_start|>" is common
+    assert tokens == ref.sequences[:, enc["input_ids"].shape[1] :].tolist()
+    assert len(mine) == len(ref.logits)
+    for got, want in zip(mine, ref.logits, strict=True):
+        torch.testing.assert_close(got, want.float(), atol=1e-4, rtol=1e-4)
+
+    enc = _encode(tiny_backend, _shared_prefix_conversations())
+    mine = []
+    with torch.inference_mode():
+        tokens = tiny_backend._decoder.generate(enc, 12, [], logits_out=mine)
+        ref = tiny_backend.model.generate(
+            **enc, max_new_tokens=12, do_sample=False, eos_token_id=tiny_backend.stop_ids,
+            pad_token_id=tiny_backend.pad_id, output_logits=True, return_dict_in_generate=True,
+        )  # fmt: skip
+    assert tiny_backend.prefix_cache_info()["last_shared_tokens"] > 100  # the system message ran once
+    assert tokens == ref.sequences[:, enc["input_ids"].shape[1] :].tolist()
+    for got, want in zip(mine, ref.logits, strict=True):
+        torch.testing.assert_close(got, want.float(), atol=1e-4, rtol=1e-4)
+
+
+def test_own_loop_equals_the_generate_engine(tiny_vlm_path, tiny_backend):
+    plain = TransformersBackend(tiny_vlm_path, device="cpu", batch_size=8, engine="generate")
+    assert plain.engine == "generate" and plain.prefix_cache_info()["misses"] == 0
+    convs = _shared_prefix_conversations() + _conversations()
+    greedy = tiny_backend.generate(convs, GREEDY)
+    assert all(c.ok for c in greedy)
+    assert [c.texts for c in greedy] == [c.texts for c in plain.generate(convs, GREEDY)]
+    sampled = GenerationConfig(n=3, temperature=1.0, max_tokens=12, seed=5)
+    mine = tiny_backend.generate(convs[:5], sampled)
+    assert [c.texts for c in mine] == [c.texts for c in plain.generate(convs[:5], sampled)]
+    assert [c.texts for c in mine] == [c.texts for c in tiny_backend.generate(convs[:5], sampled)]
+    assert [tiny_backend.generate([c], sampled)[0].texts for c in convs[:5]] == [c.texts for c in mine]
+    assert all(len(set(c.texts)) == 3 for c in mine)
+
+
+def test_min_new_tokens_forces_length_in_both_engines(tiny_vlm_path, monkeypatch):
+    from rationalrewards.backends.transformers_local import _PrefixDecoder
+
+    monkeypatch.setattr(_PrefixDecoder, "_GROW", 3)  # the per-row key/value buffers grow several times
+    kwargs = {"min_new_tokens": 20}
+    own = TransformersBackend(tiny_vlm_path, device="cpu", generate_kwargs=kwargs)
+    plain = TransformersBackend(tiny_vlm_path, device="cpu", generate_kwargs=kwargs, engine="generate")
+    assert own.engine == "own-loop"
+    convs = _shared_prefix_conversations()[:4]
+    cfg = GenerationConfig(max_tokens=20)
+    assert [c.texts for c in own.generate(convs, cfg)] == [c.texts for c in plain.generate(convs, cfg)]
+    enc = _encode(own, convs)
+    with torch.inference_mode():
+        rows = own._decoder.generate(enc, 20, [], min_new=20)
+    assert all(len(r) == 20 and not set(r) & set(own.stop_ids) for r in rows)
+
+
+def test_prefix_cache_is_reused_across_calls_and_bounded(tiny_vlm_path):
+    cached = TransformersBackend(tiny_vlm_path, device="cpu", prefix_cache=2)
+    uncached = TransformersBackend(tiny_vlm_path, device="cpu", prefix_cache=0)
+    convs = _shared_prefix_conversations()
+    one_by_one = [cached.generate([c], GREEDY)[0] for c in convs]
+    info = cached.prefix_cache_info()
+    assert info["misses"] == 1 and info["hits"] == len(convs) - 1 and info["entries"] == 1
+    assert [c.texts for c in one_by_one] == [c.texts for c in uncached.generate(convs, GREEDY)]
+    assert uncached.prefix_cache_info()["entries"] == 0
+    for k in range(3):  # three other system messages: the oldest entries go
+        cached.generate(_shared_prefix_conversations(f"System {k}. " + SYSTEM)[:2], GREEDY)
+    assert cached.prefix_cache_info()["entries"] == 2
+    assert [c.texts for c in cached.generate(convs, GREEDY)] == [c.texts for c in one_by_one]
+
+
+def test_shared_prefix_batch_with_a_bad_item(tiny_backend):
+    convs = _shared_prefix_conversations()
+    corrupt = Conversation().add("system", SYSTEM).add("user", "Judge.", ImagePart(b"\x89PNG\r\n\x1a\nnot really"))
+    odd = Conversation().add("system", SYSTEM).add("user", "Judge.", ImagePart(Image.new("RGB", (900, 3))))
+    out = tiny_backend.generate([convs[0], corrupt, convs[1], odd, *convs[2:]], GREEDY)
+    assert not out[1].ok and not out[3].ok and "aspect ratio" in out[3].error
+    good = [out[0], out[2], *out[4:]]
+    assert all(c.ok for c in good)
+    assert [c.texts for c in good] == [tiny_backend.generate([c], GREEDY)[0].texts for c in convs]
+
+
+def test_shared_prefix_attention_equals_sdpa():
+    from rationalrewards.backends.transformers_local import _shared_prefix_attention
+
+    g = torch.Generator().manual_seed(0)
+    rows, heads, kv, d, p, t = 3, 4, 2, 8, 7, 5
+    q = torch.randn(rows, heads, 1, d, generator=g)
+    shared_k, shared_v = torch.randn(kv, p, d, generator=g), torch.randn(kv, p, d, generator=g)
+    own_k, own_v = torch.randn(rows, kv, t, d, generator=g), torch.randn(rows, kv, t, d, generator=g)
+    keep = torch.ones(rows, t, dtype=torch.bool)
+    keep[1, :2] = False  # left padding in row 1
+    bias = torch.where(keep, 0.0, torch.finfo(torch.float32).min).view(rows, 1, 1, t)
+    scale = d**-0.5
+
+    def reference(k_all, v_all, mask):
+        k_all, v_all = k_all.repeat_interleave(heads // kv, 1), v_all.repeat_interleave(heads // kv, 1)
+        out = torch.nn.functional.scaled_dot_product_attention(q, k_all, v_all, attn_mask=mask, scale=scale)
+        return out[:, :, 0]
+
+    full_k = torch.cat([shared_k.expand(rows, -1, -1, -1), own_k], 2)
+    full_v = torch.cat([shared_v.expand(rows, -1, -1, -1), own_v], 2)
+    mask = torch.cat([torch.ones(rows, p, dtype=torch.bool), keep], 1).view(rows, 1, 1, -1)
+    got = _shared_prefix_attention(q, shared_k, shared_v, own_k, own_v, bias, scale)
+    torch.testing.assert_close(got, reference(full_k, full_v, mask))
+    got = _shared_prefix_attention(q, None, None, own_k, own_v, bias, scale)
+    torch.testing.assert_close(got, reference(own_k, own_v, keep.view(rows, 1, 1, t)))
+    assert not torch.allclose(got[1], reference(own_k, own_v, None)[1])  # the padding really is masked
+
+
+def test_engine_prefix_cache_and_threads_settings(tiny_vlm_path):
+    with pytest.raises(ValueError, match="engine"):
+        TransformersBackend(tiny_vlm_path, device="cpu", engine="vllm")
+    with pytest.raises(ValueError, match="prefix_cache"):
+        TransformersBackend(tiny_vlm_path, device="cpu", prefix_cache=-1)
+    with pytest.raises(ValueError, match="num_threads"):
+        TransformersBackend(tiny_vlm_path, device="cpu", num_threads=0)
+    before = torch.get_num_threads()
+    try:
+        TransformersBackend(tiny_vlm_path, device="cpu", num_threads=1)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    other = TransformersBackend(tiny_vlm_path, device="cpu", generate_kwargs={"repetition_penalty": 1.3})
+    out = other.generate(_shared_prefix_conversations()[:2], GREEDY)  # a kwarg the own loop lacks: model.generate
+    assert all(c.ok for c in out) and other.prefix_cache_info()["misses"] == 0

@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from rationalrewards.data import DataError, load_pairs, load_samples
+from rationalrewards.data.samples import cell_image, cell_images
 from rationalrewards.images import image_hash, load_image
 
 
@@ -136,3 +137,31 @@ def test_file_level_errors(tmp_path):
     (tmp_path / "bad.parquet").write_bytes(b"not parquet")
     with pytest.raises(DataError, match="not a readable parquet file"):
         load_samples(tmp_path / "bad.parquet")
+
+
+def test_cell_images_flatten_every_cell_layout(tmp_path):
+    np = pytest.importorskip("numpy")
+    b64 = base64.b64encode(RED).decode()
+    assert cell_images({"bytes": b64, "path": None}) == [RED]  # JSON carries struct bytes as base64
+    assert cell_images({"bytes": None, "path": None}) == [] and cell_images(b"") == [] and cell_images("") == []
+    assert cell_images(float("nan")) == []
+    arr = np.empty(2, dtype=object)
+    arr[0], arr[1] = {"bytes": GREEN}, [BLUE]
+    assert cell_images([arr, (RED,)]) == [GREEN, BLUE, RED]
+    assert cell_images({"path": "a/b.png"}, tmp_path) == [str(tmp_path / "a" / "b.png")]
+    with pytest.raises(DataError, match=r"cell 'x': cannot read an image from a float"):
+        cell_images([1.5], where="cell 'x'")
+
+
+def test_cell_image_wants_exactly_one_and_checks_local_files(tmp_path):
+    (tmp_path / "red.png").write_bytes(RED)
+    assert cell_image({"path": "red.png"}, "c", tmp_path, local_files=True) == tmp_path / "red.png"
+    assert cell_image("red.png", "c", tmp_path) == str(tmp_path / "red.png")  # not checked without local_files
+    with pytest.raises(DataError, match="c holds 2 images"):
+        cell_image([RED, GREEN], "c")
+    with pytest.raises(DataError, match="c holds 0 images"):
+        cell_image({"bytes": None, "path": None}, "c")
+    with pytest.raises(DataError, match="image file not found"):
+        cell_image("gone.png", "c", tmp_path, local_files=True)
+    with pytest.raises(DataError, match="relative image path 'red.png'"):
+        cell_image("red.png", "c", local_files=True)

@@ -8,7 +8,6 @@ for a while), and per-item errors instead of failed batches. Spec: ``openai:URL[
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import itertools
 import logging
 import os
@@ -25,6 +24,7 @@ from typing import Any, Literal
 import httpx
 
 from ..conversation import Conversation
+from ..retry import backoff_delay, parse_retry_after
 from .base import Backend, Completion, GenerationConfig, run_sync
 
 __all__ = ["OpenAIBackend", "OpenAIBackendError", "OpenAIStats", "from_spec"]
@@ -133,20 +133,6 @@ class _LoopState:
     async def aclose(self) -> None:
         clients, self.shards = self.clients(), {}
         await asyncio.gather(*(c.aclose() for c in clients), return_exceptions=True)
-
-
-def _parse_retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 def _error_text(resp: httpx.Response) -> str:
@@ -499,7 +485,7 @@ class OpenAIBackend(Backend):
                 detail += f" (check the API key: pass api_key= or set ${self.api_key_env})"
             elif code == 404:
                 detail += " (check the base URL: OpenAI-compatible servers usually serve under /v1)"
-            retry_after = _parse_retry_after(resp.headers.get("retry-after")) if code in (429, 503) else None
+            retry_after = parse_retry_after(resp.headers.get("retry-after")) if code in (429, 503) else None
             return _Failure(f"http_{code}", detail, retryable, retry_after)
         try:
             data = resp.json()
@@ -551,7 +537,7 @@ class OpenAIBackend(Backend):
 
     def _backoff(self, attempt: int) -> float:
         """Full jitter: uniform in [0, min(max, base * 2^(attempt-1))]."""
-        return self._rng.uniform(0, min(self.backoff_max_s, self.backoff_base_s * 2 ** (attempt - 1)))
+        return backoff_delay(attempt, self.backoff_base_s, self.backoff_max_s, full_jitter=True, rng=self._rng)
 
     def _retry_delay(self, attempt: int) -> float:
         delay = self._backoff(attempt)

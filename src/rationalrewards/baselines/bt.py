@@ -39,7 +39,7 @@ class BTConfig:
     channels: tuple[int, ...] = (16, 32, 64)  # conv widths (each conv halves the resolution)
     text_buckets: int = 2048  # hashed bag-of-words vocabulary
     embed: int = 64  # request and image embedding width
-    epochs: int = 30
+    epochs: int = 10
     batch_size: int = 64
     learning_rate: float = 3e-3
     weight_decay: float = 1e-4
@@ -201,7 +201,7 @@ class BradleyTerryRewardModel:
                     loss.backward()
                     opt.step()
                     sched.step()
-                    total += float(loss) * len(idx)
+                    total += loss.item() * len(idx)
                     count += len(idx)
                 self.history.append({"epoch": epoch + 1, "loss": total / count, "s": time.perf_counter() - t0})
                 if log_every and (epoch + 1) % log_every == 0:
@@ -228,7 +228,7 @@ class BradleyTerryRewardModel:
         return self.score(samples)
 
     def compare(self, pairs: Sequence[PreferencePair]) -> list[str]:
-        """"A" or "B" per pair (the higher reward; "tie" only on exactly equal rewards)."""
+        """The preferred side per pair: A or B by the higher reward (tie only on exactly equal rewards)."""
         pairs = list(pairs)
         r = self.score([s for p in pairs for s in (p.sample_a(), p.sample_b())])
         return ["A" if a > b else "B" if b > a else "tie" for a, b in zip(r[0::2], r[1::2], strict=True)]

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from ..schema import Preference, PreferencePair, stable_id
-from .samples import PARQUET_SUFFIXES, DataError, iter_rows, load_pairs
+from .samples import PARQUET_SUFFIXES, DataError, cell_image, iter_rows, load_from_disk, load_pairs, select_split
 
 FORMATS = ("editreward", "hpdv3", "imagerewarddb", "pickapic", "pairs")
 
@@ -87,7 +87,7 @@ def _rows(source: Any, split: str | None = None) -> Iterator[_Row]:
             raise DataError(f"data not found: {path}")
         if path.is_dir():
             if (path / "dataset_info.json").exists() or (path / "dataset_dict.json").exists():
-                yield from _dataset_rows(_load_from_disk(path), split, str(path), path)
+                yield from _dataset_rows(load_from_disk(path), split, str(path), path)
                 return
             files = sorted(p for p in path.rglob("*") if p.suffix.lower() in PARQUET_SUFFIXES and p.is_file())
             if not files:
@@ -129,27 +129,8 @@ def _json_rows(path: Path) -> Iterator[_Row]:
         yield _Row(row, f"{path}: item {n}", path.resolve().parent)
 
 
-def _load_from_disk(path: Path) -> Any:
-    try:
-        import datasets
-    except ImportError:
-        raise ImportError(
-            "reading a datasets.save_to_disk folder needs the datasets package: pip install 'rationalrewards[train]'"
-        ) from None
-    return datasets.load_from_disk(str(path))
-
-
 def _dataset_rows(ds: Any, split: str | None, label: str, base: Path | None) -> Iterator[_Row]:
-    if not hasattr(ds, "features"):  # a DatasetDict
-        names = list(ds.keys())
-        if split is None:
-            if len(names) != 1:
-                raise DataError(f"{label}: the dataset has splits {names}; choose one with split=")
-            split = names[0]
-        if split not in ds:
-            raise DataError(f"{label}: no split {split!r}; the dataset has {names}")
-        ds = ds[split]
-    ds = _undecoded(ds)
+    ds = _undecoded(select_split(ds, split, label))
     for n, row in enumerate(ds, start=1):
         yield _Row(row, f"{label}: row {n}", base)
 
@@ -171,35 +152,8 @@ def _undecoded(ds: Any) -> Any:
 
 def _image(value: Any, row: _Row, column: str, root: Path | None = None) -> Any:
     """One image cell as bytes, an absolute path or a PIL image; a clear error when there is none."""
-    where = f"{row.where}, column {column!r}"
-    if isinstance(value, dict):
-        if value.get("bytes") is not None and len(value["bytes"]):
-            return bytes(value["bytes"])
-        if value.get("path"):
-            value = value["path"]
-        else:
-            raise DataError(f"{where}: image cell has neither bytes nor a path")
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        if not len(value):
-            raise DataError(f"{where}: empty image bytes")
-        return bytes(value)
-    if isinstance(value, (str, Path)):
-        if not str(value):
-            raise DataError(f"{where}: empty image path")
-        p = Path(value).expanduser()
-        if not p.is_absolute():
-            base = root if root is not None else row.base_dir
-            if base is None:
-                raise DataError(f"{where}: relative image path {str(value)!r} and no image_root to resolve it")
-            p = base / p
-        if not p.is_file():
-            raise DataError(f"{where}: image file not found: {p}")
-        return p
-    if hasattr(value, "size") and hasattr(value, "mode"):  # PIL image
-        return value
-    if value is None:
-        raise DataError(f"{where}: missing image")
-    raise DataError(f"{where}: cannot read an image from a {type(value).__name__}")
+    base = root if root is not None else row.base_dir
+    return cell_image(value, f"{row.where}, column {column!r}", base, local_files=True)
 
 
 def _text(row: _Row, *columns: str) -> str:

@@ -48,7 +48,7 @@ def iter_rows(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
         raise DataError(f"data file not found: {path}")
     suffix = path.suffix.lower()
     if suffix in JSONL_SUFFIXES:
-        yield from _iter_jsonl(path)
+        yield from iter_jsonl(path)
     elif suffix in PARQUET_SUFFIXES:
         yield from _iter_parquet(path)
     else:
@@ -56,7 +56,8 @@ def iter_rows(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
         raise DataError(f"{path}: unknown data format {suffix or '(no suffix)'!r}; expected one of {known}")
 
 
-def _iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(line_number, object)`` for each non-blank line of a JSONL file; ``DataError`` names a bad line."""
     with open(path, encoding="utf-8") as f:
         for lineno, line in enumerate(f, start=1):
             if not line.strip():
@@ -84,6 +85,31 @@ def _iter_parquet(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             yield row, rec
 
 
+def load_from_disk(path: str | Path) -> Any:
+    """A folder written by ``datasets.save_to_disk`` (the ``datasets`` package is imported only here)."""
+    try:
+        import datasets
+    except ImportError:
+        raise ImportError(
+            "reading a datasets.save_to_disk folder needs the datasets package: pip install 'rationalrewards[train]'"
+        ) from None
+    return datasets.load_from_disk(str(path))
+
+
+def select_split(ds: Any, split: str | None, label: str = "dataset") -> Any:
+    """One split of a ``DatasetDict`` (``split`` may be left out when there is only one); a Dataset as it is."""
+    if not (isinstance(ds, Mapping) and ds and all(hasattr(v, "column_names") for v in ds.values())):
+        return ds
+    names = list(ds.keys())
+    if split is None:
+        if len(names) != 1:
+            raise DataError(f"{label}: the dataset has splits {names}; choose one with split=")
+        split = names[0]
+    if split not in ds:
+        raise DataError(f"{label}: no split {split!r}; the dataset has {names}")
+    return ds[split]
+
+
 def _resolve_columns(
     fields: tuple[str, ...], columns: Mapping[str, str] | None, path: Path
 ) -> dict[str, tuple[str, ...]]:
@@ -106,35 +132,81 @@ def _pick(row: Mapping[str, Any], names: tuple[str, ...]) -> tuple[str | None, A
     return None, None
 
 
+def cell_images(value: Any, base_dir: str | Path | None = None, where: str = "image cell") -> list[Any]:
+    """Every image in a dataset cell, flattened, none decoded: None -> [], lists/arrays -> their images.
+
+    Cells may hold bytes, ``{"bytes", "path"}`` structs (bytes as base64 text in JSON), paths, ``data:``
+    URLs, PIL images, pixel arrays, or lists / numpy object arrays of those. Bytes come back as ``bytes``,
+    paths as path strings (relative ones joined to ``base_dir`` when given), anything else as it is. None,
+    NaN, empty bytes or paths and parquet's null struct hold no image; other values raise ``DataError``.
+    """
+    if value is None or (isinstance(value, float) and value != value):  # NaN: pandas' missing value
+        return []
+    if isinstance(value, dict):
+        data = value.get("bytes")
+        if data is not None and len(data):
+            return [_b64(data, where) if isinstance(data, str) else bytes(data)]
+        if value.get("path"):
+            return cell_images(str(value["path"]), base_dir, where)
+        if "bytes" in value or "path" in value:
+            return []  # parquet's null image
+        raise DataError(f"{where}: image struct has neither 'bytes' nor 'path' (keys {sorted(value)})")
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return [bytes(value)] if len(value) else []
+    if isinstance(value, (str, Path)):
+        text = str(value)
+        if not text or text.startswith("data:"):
+            return [text] if text else []
+        path = Path(text).expanduser()
+        if base_dir is not None and not path.is_absolute():
+            path = Path(base_dir) / path
+        return [str(path)]
+    if isinstance(value, (list, tuple)):
+        return [img for v in value for img in cell_images(v, base_dir, where)]
+    if hasattr(value, "size") and hasattr(value, "mode"):  # PIL image
+        return [value]
+    import numpy as np
+
+    if isinstance(value, np.ndarray):
+        if value.dtype == object:
+            return [img for v in value.reshape(-1) for img in cell_images(v, base_dir, where)]
+        return [value]  # a pixel array
+    raise DataError(f"{where}: cannot read an image from a {type(value).__name__}")
+
+
+def cell_image(value: Any, where: str, base_dir: str | Path | None = None, *, local_files: bool = False) -> Any:
+    """The single image of a cell (see ``cell_images``); ``DataError`` when it holds none or several.
+
+    ``local_files``: a path must be absolute once joined to ``base_dir`` and name an existing file; it comes
+    back as a ``Path``.
+    """
+    images = cell_images(value, base_dir, where)
+    if len(images) != 1:
+        raise DataError(f"{where} holds {len(images)} images where exactly one is expected")
+    image = images[0]
+    if local_files and isinstance(image, str) and not image.startswith("data:"):
+        path = Path(image)
+        if not path.is_absolute():
+            raise DataError(
+                f"{where}: relative image path {image!r} and no base folder (image_root) to resolve it against"
+            )
+        if not path.is_file():
+            raise DataError(f"{where}: image file not found: {path}")
+        return path
+    return image
+
+
 def _image_value(value: Any, base_dir: Path, where: str) -> Any:
     """Normalise one image cell to bytes or an absolute path, checking that it can be opened."""
-    if isinstance(value, dict):
-        if value.get("bytes") is not None:
-            value = value["bytes"]
-            if isinstance(value, str):  # JSON carries bytes as base64
-                value = _b64(value, where)
-        elif value.get("path"):
-            value = value["path"]
-        else:
-            raise DataError(f"{where}: image struct has neither 'bytes' nor 'path' (keys {sorted(value)})")
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        value = bytes(value)
-        _check_header(io.BytesIO(value), where)
-        return value
-    if isinstance(value, str):
-        if value.startswith("data:"):
-            data = _b64(value.split(",", 1)[1] if "," in value else "", where)
-            _check_header(io.BytesIO(data), where)
-            return data
-        p = Path(value).expanduser()
-        if not p.is_absolute():
-            p = base_dir / p
-        if not p.is_file():
-            raise DataError(f"{where}: image file not found: {p}")
-        with open(p, "rb") as f:
+    image = cell_image(value, where, base_dir, local_files=True)
+    if isinstance(image, str):  # a data: URL
+        image = _b64(image.split(",", 1)[1] if "," in image else "", where)
+    if isinstance(image, bytes):
+        _check_header(io.BytesIO(image), where)
+    elif isinstance(image, Path):
+        with open(image, "rb") as f:
             _check_header(f, where)
-        return p
-    raise DataError(f"{where}: cannot read an image from a {type(value).__name__}")
+    return image
 
 
 def _b64(s: str, where: str) -> bytes:

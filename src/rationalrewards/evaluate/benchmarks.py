@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..data.samples import cell_image, cell_images, iter_rows, load_from_disk, select_split
 from ..schema import Preference, PreferencePair, stable_id
 
 # ---------------------------------------------------------------------------
@@ -58,56 +59,12 @@ def image_list(value: Any, base_dir: Path | None = None) -> list[Any]:
     Dicts with bytes become the bytes; path strings and path dicts become absolute paths
     (relative ones resolved against ``base_dir``), so the images load from anywhere later.
     """
-    if value is None:
-        return []
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return [bytes(value)] if len(value) else []
-    if isinstance(value, dict):
-        if value.get("bytes") is not None and len(value["bytes"]):
-            return [bytes(value["bytes"])]
-        if value.get("path"):
-            return [_resolve(value["path"], base_dir)]
-        if value.get("bytes") is None and value.get("path") is None:
-            return []  # an empty struct: parquet's null image
-        raise ValueError(f"image cell is a dict without 'bytes' or 'path': keys {sorted(value)}")
-    if isinstance(value, (str, Path)):
-        s = str(value)
-        if not s:
-            return []
-        return [s if s.startswith("data:") else _resolve(s, base_dir)]
-    np = _numpy()
-    if np is not None and isinstance(value, np.ndarray):
-        if value.dtype == object:
-            return [img for v in value.reshape(-1) for img in image_list(v, base_dir)]
-        return [value]  # a pixel array
-    if isinstance(value, (list, tuple)):
-        return [img for v in value for img in image_list(v, base_dir)]
-    if hasattr(value, "size") and hasattr(value, "mode"):  # PIL image
-        return [value]
-    raise ValueError(f"cannot read an image from a cell of type {type(value).__name__}")
+    return cell_images(value, base_dir)
 
 
 def one_image(value: Any, column: str, base_dir: Path | None = None) -> Any:
     """The single image in a cell; a clear error when there is none or more than one."""
-    images = image_list(value, base_dir)
-    if len(images) != 1:
-        raise ValueError(f"column {column!r} holds {len(images)} images where exactly one is expected")
-    return images[0]
-
-
-def _resolve(path: str | Path, base_dir: Path | None) -> str:
-    p = Path(path)
-    if not p.is_absolute() and base_dir is not None:
-        p = base_dir / p
-    return str(p)
-
-
-def _numpy():
-    try:
-        import numpy as np
-    except ImportError:  # pragma: no cover - numpy is a core dependency
-        return None
-    return np
+    return cell_image(value, f"column {column!r}", base_dir)
 
 
 def _digest(image: Any) -> str:
@@ -156,7 +113,7 @@ def read_rows(data: Any, split: str | None = None) -> Iterator[Row]:
             raise FileNotFoundError(f"benchmark data not found: {path}")
         if path.is_dir():
             if (path / "dataset_dict.json").exists() or (path / "dataset_info.json").exists():
-                yield from _rows_from_dataset(_load_from_disk(path), split, base=path)
+                yield from _rows_from_dataset(load_from_disk(path), split, base=path)
                 return
             files = sorted(p for p in path.rglob("*.parquet") if p.is_file())
             if not files:
@@ -189,40 +146,17 @@ def read_rows(data: Any, split: str | None = None) -> Iterator[Row]:
 
 
 def _read_file(path: Path) -> Iterator[dict[str, Any]]:
-    suffix = path.suffix.lower()
-    if suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        pf = pq.ParquetFile(path)
-        for batch in pf.iter_batches(batch_size=64):
-            yield from batch.to_pylist()
-    elif suffix in (".jsonl", ".json"):
-        with open(path, encoding="utf-8") as f:
-            if suffix == ".json":
-                obj = json.load(f)
-                rows = obj if isinstance(obj, list) else obj.get("pairs", obj.get("data"))
-                if not isinstance(rows, list):
-                    raise ValueError(f"{path}: expected a JSON list of rows (or {{'pairs': [...]}})")
-                yield from rows
-                return
-            for n, line in enumerate(f, 1):
-                if line.strip():
-                    try:
-                        yield json.loads(line)
-                    except json.JSONDecodeError as exc:
-                        raise ValueError(f"{path}:{n}: not valid JSON: {exc}") from None
-    else:
-        raise ValueError(f"unsupported benchmark file {path}: expected .parquet, .jsonl or .json")
-
-
-def _load_from_disk(path: Path):
-    try:
-        import datasets
-    except ImportError:
-        raise ImportError(
-            "reading a `save_to_disk` folder needs the datasets package: pip install 'rationalrewards[train]'"
-        ) from None
-    return datasets.load_from_disk(str(path))
+    """Rows of a JSON list (or ``{"pairs": [...]}``) file, else of a parquet or JSONL file (``data.iter_rows``)."""
+    if path.suffix.lower() != ".json":
+        for _, rec in iter_rows(path):
+            yield rec
+        return
+    with open(path, encoding="utf-8") as f:
+        obj = json.load(f)
+    rows = obj if isinstance(obj, list) else obj.get("pairs", obj.get("data"))
+    if not isinstance(rows, list):
+        raise ValueError(f"{path}: expected a JSON list of rows (or {{'pairs': [...]}})")
+    yield from rows
 
 
 def _is_dataset_dict(obj: Any) -> bool:
@@ -230,17 +164,8 @@ def _is_dataset_dict(obj: Any) -> bool:
 
 
 def _rows_from_dataset(ds: Any, split: str | None, base: Path | None = None) -> Iterator[Row]:
-    if _is_dataset_dict(ds):
-        names = list(ds.keys())
-        if split is None:
-            if len(names) != 1:
-                raise ValueError(f"the dataset has splits {names}: choose one with split=")
-            split = names[0]
-        if split not in ds:
-            raise ValueError(f"split {split!r} not found; the dataset has {names}")
-        ds = ds[split]
     fake_file = (base / "data") if base is not None else None
-    for index, rec in enumerate(ds):
+    for index, rec in enumerate(select_split(ds, split)):
         yield Row(rec, index, fake_file)
 
 

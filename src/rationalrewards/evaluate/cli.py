@@ -10,9 +10,11 @@ Examples::
 from __future__ import annotations
 
 from pathlib import Path
-from typing import NoReturn, Optional
+from typing import Optional
 
 import typer
+
+from ..clikit import fail, key_values, one_line
 
 app = typer.Typer(
     help="Preference-prediction accuracy on public benchmarks (MMRB2, GenAI-Bench, EditReward-Bench, your pairs).",
@@ -20,23 +22,10 @@ app = typer.Typer(
 )
 
 
-def _fail(message: str) -> NoReturn:
-    from rich.console import Console
-
-    Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {message}", highlight=False)
-    raise typer.Exit(1)
-
-
 def _mapping(text: Optional[str], what: str) -> Optional[dict[str, str]]:
     if not text:
         return None
-    out: dict[str, str] = {}
-    for item in text.split(","):
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            _fail(f"--{what} takes key=value pairs separated by commas, got {item!r}")
-        out[key.strip()] = value.strip()
-    return out
+    return key_values(text.split(","), f"--{what}", "key=value pairs separated by commas")
 
 
 def _run(
@@ -76,11 +65,11 @@ def _run(
         typer.echo(ctx.get_help())
         raise typer.Exit(0)
     if not data or len(data) != len(bench):
-        _fail(f"give one --data per --bench ({len(bench)} benchmarks, {len(data or [])} data paths)")
+        fail(f"give one --data per --bench ({len(bench)} benchmarks, {len(data or [])} data paths)")
     if out is None:
-        _fail("--out/-o is required: the run folder")
+        fail("--out/-o is required: the run folder")
     if mode not in ("pairwise", "pointwise"):
-        _fail(f"--mode must be pairwise or pointwise, got {mode!r}")
+        fail(f"--mode must be pairwise or pointwise, got {mode!r}")
     from .runner import run_eval, slug
 
     models = model or ["embedded"]
@@ -113,7 +102,7 @@ def _run(
                     progress=progress,
                 )
             except (ValueError, FileNotFoundError, ImportError) as exc:
-                _fail(str(exc).splitlines()[0])
+                fail(one_line(exc))
             _print_result(result)
             run_dirs.append(run_dir)
     if len(run_dirs) > 1:
@@ -129,12 +118,12 @@ app.command("run")(_run)
 
 
 def _print_result(result) -> None:  # noqa: ANN001 - EvalResult, imported lazily
-    from rich.console import Console
     from rich.table import Table
 
+    from ..clikit import console as make_console
     from .report import _fmt, headline
 
-    console = Console()
+    console = make_console()
     if result.summary is not None:
         for line in result.summary.lines():
             console.print(line, highlight=False, markup=False)
@@ -161,7 +150,7 @@ def report_cmd(
     try:
         md, _ = report(runs, out=out)
     except (FileNotFoundError, ValueError, KeyError) as exc:
-        _fail(str(exc).splitlines()[0])
+        fail(one_line(exc))
     typer.echo(md)
     if out is not None:
         typer.echo(f"html: {out / 'report.html'}")
@@ -179,7 +168,7 @@ def rescore_cmd(
     try:
         result = rescore(run, seed=seed, reparse=reparse)
     except (FileNotFoundError, ValueError) as exc:
-        _fail(str(exc).splitlines()[0])
+        fail(one_line(exc))
     _print_result(result)
 
 

@@ -25,7 +25,7 @@ def embedded_path() -> Path:
 
 
 def check_folder(folder: str | Path | None = None) -> Path:
-    """``folder`` (default: the shipped one) if it holds a loadable checkpoint; else a FileNotFoundError that says how to build it."""
+    """``folder`` (default: the shipped one) if it holds a checkpoint; else a FileNotFoundError naming the build."""
     path = Path(folder) if folder is not None else EMBEDDED_DIR
     missing = [name for name in REQUIRED_FILES if not (path / name).is_file()]
     if missing:

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn, Optional
+from typing import Any, Optional, TypeVar
 
 import typer
+
+from ..clikit import fail, one_line, print_lines
+
+T = TypeVar("T")
 
 app = typer.Typer(
     name="parrot",
@@ -20,38 +25,21 @@ _FORMAT_HELP = "data format: auto, editreward, hpdv3, imagerewarddb, pickapic, p
 _TEACHER_HELP = "teacher backend spec: openai:URL[,URL...], transformers:PATH, synthetic-teacher"
 
 
-def _fail(message: str) -> NoReturn:
-    from rich.console import Console
-    from rich.text import Text
-
-    Console(stderr=True).print(Text.assemble(("error:", "bold red"), " ", message), highlight=False)
-    raise typer.Exit(1)
-
-
-def _print(lines: list[str]) -> None:
-    from rich.console import Console
-
-    console = Console()
-    for line in lines:
-        console.print(line, highlight=False, markup=False)
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0]
+def _call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run a stage; the errors a user can fix end the command with a one-line message."""
+    try:
+        return fn(*args, **kwargs)
+    except (ValueError, ImportError, FileNotFoundError) as exc:
+        fail(one_line(exc))
 
 
 def _pairs(data: Path, fmt: str, split: Optional[str], limit: Optional[int], image_root: Optional[Path]) -> list:
-    from ..data.samples import DataError
     from .pipeline import load_pairs
 
     options: dict[str, Any] = {}
     if image_root is not None:
         options["image_root"] = image_root
-    try:
-        return load_pairs(data, format=fmt, split=split, limit=limit, **options)
-    except (DataError, FileNotFoundError, ValueError) as exc:
-        _fail(_one_line(exc))
+    return _call(load_pairs, data, format=fmt, split=split, limit=limit, **options)  # DataError is a ValueError
 
 
 def _config(path: Optional[Path]) -> dict[str, Any]:
@@ -60,10 +48,10 @@ def _config(path: Optional[Path]) -> dict[str, Any]:
     import yaml
 
     if not path.is_file():
-        _fail(f"config file not found: {path}")
+        fail(f"config file not found: {path}")
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     if not isinstance(data, dict):
-        _fail(f"{path}: expected a mapping at the top level")
+        fail(f"{path}: expected a mapping at the top level")
     return data
 
 
@@ -74,7 +62,7 @@ def _build(cls: type, base: dict[str, Any], /, **flags: Any) -> Any:
     try:
         return from_dict(cls, merged)
     except (TypeError, ValueError) as exc:
-        _fail(_one_line(exc))
+        fail(one_line(exc))
 
 
 def _checks(value: Optional[str]) -> Optional[tuple[str, ...]]:
@@ -91,19 +79,22 @@ _limit_opt = typer.Option(None, "--limit", min=1, help="use only the first N pai
 _root_opt = typer.Option(None, "--image-root", help="folder that relative image paths start from (HPDv3)")
 _config_opt = typer.Option(None, "--config", "-c", help="YAML file with the stage's config fields")
 _progress_opt = typer.Option(True, "--progress/--no-progress", help="show progress bars")
+_teacher_opt = typer.Option(None, "--teacher", "-t", help=_TEACHER_HELP)
+_batch_opt = typer.Option(None, "--batch-size", min=1, help="pairs per teacher call")
+_checks_opt = typer.Option(None, "--checks", help="comma list of leak, scores, teacher (or none)")
 
 
 @app.command()
 def hindsight(
     data: Path = _data_arg,
     out: Path = typer.Option(..., "--out", "-o", help="hindsight records (JSONL; resumable)"),
-    teacher: Optional[str] = typer.Option(None, "--teacher", "-t", help=_TEACHER_HELP),
+    teacher: Optional[str] = _teacher_opt,
     samples: Optional[int] = typer.Option(None, "--samples", "-k", min=1, help="rationales per pair"),
     temperature: Optional[float] = typer.Option(None, "--temperature", help="sampling temperature"),
     max_tokens: Optional[int] = typer.Option(None, "--max-tokens", help="tokens per rationale"),
     seed: Optional[int] = typer.Option(None, "--seed", help="sampling seed"),
     mode: Optional[str] = typer.Option(None, "--mode", help="anchored (PARROT) or direct (no label: the baseline)"),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="pairs per teacher call"),
+    batch_size: Optional[int] = _batch_opt,
     fmt: str = _format_opt,
     split: Optional[str] = _split_opt,
     limit: Optional[int] = _limit_opt,
@@ -127,11 +118,8 @@ def hindsight(
         batch_size=batch_size,
     )
     pairs = _pairs(data, fmt, split, limit, image_root)
-    try:
-        summary = run_hindsight(pairs, out, cfg, progress=progress)
-    except (ValueError, ImportError, FileNotFoundError) as exc:
-        _fail(_one_line(exc))
-    _print(summary.lines() + [f"records: {out}"])
+    summary = _call(run_hindsight, pairs, out, cfg, progress=progress)
+    print_lines(summary.lines() + [f"records: {out}"])
 
 
 @app.command("filter")
@@ -139,14 +127,14 @@ def filter_(
     data: Path = _data_arg,
     hindsight_path: Path = typer.Option(..., "--hindsight", help="hindsight records from `parrot hindsight`"),
     out: Path = typer.Option(..., "--out", "-o", help="filter records (JSONL; resumable)"),
-    teacher: Optional[str] = typer.Option(None, "--teacher", "-t", help=_TEACHER_HELP),
-    checks: Optional[str] = typer.Option(None, "--checks", help="comma list of leak, scores, teacher (or none)"),
+    teacher: Optional[str] = _teacher_opt,
+    checks: Optional[str] = _checks_opt,
     tie_margin: Optional[float] = typer.Option(None, "--tie-margin", help="score points that count as a tie"),
     votes: Optional[int] = typer.Option(None, "--votes", min=1, help="consistency answers per rationale"),
     temperature: Optional[float] = typer.Option(None, "--temperature", help="temperature of the answers"),
     view: Optional[str] = typer.Option(None, "--view", help="justifications, text or full"),
     best_of_k: Optional[bool] = typer.Option(None, "--best-of-k/--all-kept", help="keep one rationale per pair"),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="pairs per teacher call"),
+    batch_size: Optional[int] = _batch_opt,
     fmt: str = _format_opt,
     split: Optional[str] = _split_opt,
     limit: Optional[int] = _limit_opt,
@@ -172,11 +160,8 @@ def filter_(
         batch_size=batch_size,
     )
     pairs = _pairs(data, fmt, split, limit, image_root)
-    try:
-        summary, rep = run_filter(pairs, hindsight_path, out, cfg, progress=progress)
-    except (ValueError, ImportError, FileNotFoundError) as exc:
-        _fail(_one_line(exc))
-    _print(summary.lines() + rep.lines() + [f"records: {out}"])
+    summary, rep = _call(run_filter, pairs, hindsight_path, out, cfg, progress=progress)
+    print_lines(summary.lines() + rep.lines() + [f"records: {out}"])
     if report is not None:
         report.write_text(json.dumps(rep.to_dict(), indent=2), encoding="utf-8")
 
@@ -213,21 +198,18 @@ def export(
         formats=tuple(f.strip() for f in formats.split(",")) if formats else None,
     )
     pairs = _pairs(data, fmt, split, limit, image_root)
-    try:
-        summary = run_export(pairs, filtered, out, cfg)
-    except (ValueError, ImportError, FileNotFoundError) as exc:
-        _fail(_one_line(exc))
-    _print(summary.lines())
+    summary = _call(run_export, pairs, filtered, out, cfg)
+    print_lines(summary.lines())
 
 
 @app.command()
 def run(
     data: Path = _data_arg,
     out: Path = typer.Option(..., "--out", "-o", help="work folder: hindsight.jsonl, filter.jsonl, sft/, summary.json"),
-    teacher: Optional[str] = typer.Option(None, "--teacher", "-t", help=_TEACHER_HELP),
+    teacher: Optional[str] = _teacher_opt,
     mode: str = typer.Option("anchored", "--mode", help="anchored (PARROT) or direct (baseline: no label, no filter)"),
     samples: Optional[int] = typer.Option(None, "--samples", "-k", min=1, help="rationales per pair"),
-    checks: Optional[str] = typer.Option(None, "--checks", help="comma list of leak, scores, teacher (or none)"),
+    checks: Optional[str] = _checks_opt,
     eval_fraction: Optional[float] = typer.Option(None, "--eval-fraction", help="share of pairs held out"),
     fmt: str = _format_opt,
     split: Optional[str] = _split_opt,
@@ -245,19 +227,16 @@ def run(
     data_cfg = _config(config)
     unknown = sorted(set(data_cfg) - {"hindsight", "consistency", "export"})
     if unknown:
-        _fail(f"unknown config section(s) {unknown}; known: hindsight, consistency, export")
+        fail(f"unknown config section(s) {unknown}; known: hindsight, consistency, export")
     cfg = PipelineConfig(
         hindsight=_build(HindsightConfig, data_cfg.get("hindsight") or {}, teacher=teacher, samples=samples),
         consistency=_build(ConsistencyConfig, data_cfg.get("consistency") or {}, checks=_checks(checks)),
         export=_build(ExportConfig, data_cfg.get("export") or {}, eval_fraction=eval_fraction),
     )
     pairs = _pairs(data, fmt, split, limit, image_root)
-    try:
-        result = run_pipeline(pairs, out, cfg, mode=mode, progress=progress)
-    except (ValueError, ImportError, FileNotFoundError) as exc:
-        _fail(_one_line(exc))
+    result = _call(run_pipeline, pairs, out, cfg, mode=mode, progress=progress)
     objs = result["_objects"]
-    _print(
+    print_lines(
         objs["hindsight"].lines()
         + objs["filter"].lines()
         + objs["report"].lines()
@@ -307,10 +286,7 @@ def train_command(
         device=device,
         report_to=report_to,
     )
-    try:
-        result = train(cfg)
-    except (ValueError, ImportError, FileNotFoundError) as exc:
-        _fail(_one_line(exc))
+    result = _call(train, cfg)
     lines = [f"trained: {result.path}", f"trainable parameters: {result.trainable_parameters}"]
     lines += [f"  {k}: {v}" for k, v in result.metrics.items()]
-    _print(lines)
+    print_lines(lines)

@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..data.samples import DataError, iter_jsonl
+
 FORMATS = ("imgedit", "gedit", "unigenbench", "jsonl")
 
 
@@ -155,6 +157,14 @@ def read_imgedit(path: str | Path, images_dir: str | Path | None) -> list[BenchI
     return items
 
 
+def _jsonl(p: Path) -> list[tuple[int, dict[str, Any]]]:
+    """``(line_number, object)`` of each line of a JSONL file; a bad line is a ``BenchFileError``."""
+    try:
+        return list(iter_jsonl(p))
+    except DataError as exc:
+        raise BenchFileError(str(exc)) from None
+
+
 def _rows(p: Path) -> list[dict[str, Any]]:
     suffix = p.suffix.lower()
     if suffix == ".parquet":
@@ -162,7 +172,7 @@ def _rows(p: Path) -> list[dict[str, Any]]:
 
         return pq.read_table(p).to_pylist()
     if suffix == ".jsonl":
-        return [json.loads(line) for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
+        return [rec for _, rec in _jsonl(p)]
     if suffix == ".json":
         data = json.loads(p.read_text(encoding="utf-8"))
         if isinstance(data, dict):
@@ -243,14 +253,8 @@ def read_jsonl(path: str | Path, images_dir: str | Path | None = None) -> list[B
     p = Path(path)
     base = Path(images_dir) if images_dir is not None else p.parent
     items = []
-    for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise BenchFileError(f"{p}:{n}: not JSON: {exc}") from None
-        if not isinstance(rec, dict) or not isinstance(rec.get("request"), str) or not rec["request"].strip():
+    for n, rec in _jsonl(p):
+        if not isinstance(rec.get("request"), str) or not rec["request"].strip():
             raise BenchFileError(f"{p}:{n}: each line needs a non-empty 'request'")
         item_id = str(rec.get("id") if rec.get("id") is not None else n - 1)
         source = rec.get("source")

@@ -7,37 +7,20 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import NoReturn, Optional
+from typing import Optional
 
 import typer
+
+from ..clikit import fail, key_values, one_line, print_lines
 
 _GEN_HELP = "generator spec: diffusers:PATH_OR_ID[?edit&key=value...], openai-images:URL[?model=...], world"
 _MODEL_HELP = "reward model backend spec: embedded, transformers:PATH, openai:URL[,URL], synthetic-teacher"
 
 
-def _fail(message: str) -> NoReturn:
-    from rich.console import Console
-    from rich.text import Text
-
-    Console(stderr=True).print(Text.assemble(("error:", "bold red"), " ", message), highlight=False)
-    raise typer.Exit(1)
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0]
-
-
 def _gen_kwargs(pairs: list[str]) -> dict:
     from .generators.base import coerce
 
-    out = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            _fail(f"--gen-arg takes KEY=VALUE, got {pair!r}")
-        out[key.strip()] = coerce(value.strip())
-    return out
+    return {k: coerce(v) for k, v in key_values(pairs, "--gen-arg").items()}
 
 
 def refine_command(
@@ -92,23 +75,21 @@ def refine_command(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="show a progress bar"),
 ) -> None:
     """Generate-Critique-Refine over a benchmark prompt file (or a single-shot / best-of-N baseline)."""
-    from rich.console import Console
-
     from ..model import RationalRewardModel
     from .benchfiles import BenchFileError
     from .generators.base import load_generator
     from .runner import METHODS, run_refine
 
     if method not in METHODS:
-        _fail(f"--method must be one of {', '.join(METHODS)}, got {method!r}")
+        fail(f"--method must be one of {', '.join(METHODS)}, got {method!r}")
     try:
         gen = load_generator(generator, **_gen_kwargs(gen_arg))
     except (ImportError, ValueError, OSError, TypeError) as exc:
-        _fail(f"could not load generator {generator!r}: {_one_line(exc)}")
+        fail(f"could not load generator {generator!r}: {one_line(exc)}")
     try:
         rm = RationalRewardModel(model, template=template)
     except Exception as exc:  # unknown spec, missing checkpoint, missing extra, bad template
-        _fail(f"could not load model {model!r}: {_one_line(exc)}")
+        fail(f"could not load model {model!r}: {one_line(exc)}")
     try:
         result = run_refine(
             bench,
@@ -136,24 +117,21 @@ def refine_command(
             keep_constraints=keep_constraints,
         )
     except (BenchFileError, ValueError, FileNotFoundError) as exc:
-        _fail(_one_line(exc))
-    console = Console()
-    for line in result.stage.lines():
-        console.print(line, highlight=False, markup=False)
+        fail(one_line(exc))
     s = result.summary
 
     def f(x: float | None) -> str:
         return "-" if x is None else f"{x:.3f}"
 
-    console.print(
+    lines = result.stage.lines()
+    lines.append(
         f"mean reward: first {f(s['mean_first_reward'])} -> best {f(s['mean_best_reward'])} "
-        f"(gain {f(s['mean_gain'])}); generator calls this run: {result.generator_calls}",
-        highlight=False,
-        markup=False,
+        f"(gain {f(s['mean_gain'])}); generator calls this run: {result.generator_calls}"
     )
-    console.print(f"final images: {out / 'final'}", highlight=False, markup=False)
+    lines.append(f"final images: {out / 'final'}")
     if result.report is not None:
-        console.print(f"report: {result.report}", highlight=False, markup=False)
+        lines.append(f"report: {result.report}")
+    print_lines(lines)
 
 
 def refine_report_command(
@@ -170,7 +148,7 @@ def refine_report_command(
     try:
         page = write_report(run, out=out, compare=list(compare) or None, embed=embed)
     except (FileNotFoundError, ValueError) as exc:
-        _fail(_one_line(exc))
+        fail(one_line(exc))
     typer.echo(str(page))
 
 

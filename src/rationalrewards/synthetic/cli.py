@@ -19,10 +19,11 @@ app = typer.Typer(
 TASK_HELP = "t2i, edit, or both (alternating)"
 
 
-def _check_task(task: str) -> str:
+def _check(task: str, n: int) -> None:
     if task not in ("t2i", "edit", "both"):
         raise typer.BadParameter(f"task must be t2i, edit or both, not {task!r}")
-    return task
+    if n < 1:
+        raise typer.BadParameter("n must be at least 1")
 
 
 @contextmanager
@@ -49,9 +50,7 @@ def sample(
     from ..images import to_png_bytes
     from .world import World, registry_path
 
-    _check_task(task)
-    if n < 1:
-        raise typer.BadParameter("n must be at least 1")
+    _check(task, n)
     out.mkdir(parents=True, exist_ok=True)
     world = World()
     entries = []
@@ -102,9 +101,7 @@ def make_pairs_cmd(
     from .labeler import LabelerConfig, make_pairs, save_pairs
     from .world import World, registry_path
 
-    _check_task(task)
-    if n < 1:
-        raise typer.BadParameter("n must be at least 1")
+    _check(task, n)
     world = World()
     cfg = LabelerConfig(temperature=temperature, tie_margin=tie_margin)
     with _progress("pairs", n, quiet) as tick:
@@ -129,9 +126,7 @@ def make_bench_cmd(
     from .labeler import make_bench, save_bench
     from .world import World, registry_path
 
-    _check_task(task)
-    if n < 1:
-        raise typer.BadParameter("n must be at least 1")
+    _check(task, n)
     world = World()
     with _progress("requests", n, quiet) as tick:
         items = make_bench(n, seed=seed, task=task, world=world, progress=tick)

@@ -81,6 +81,26 @@ def measure_explicitness(world: World, n: int = 400) -> dict[str, Any]:
     return out
 
 
+def _save_picks(picks: list[dict[str, Any]], kind: str, out: Path, files: list[str]) -> list[dict[str, Any]]:
+    """Save picked generations as ``world-KIND-i.png`` (names added to ``files``); their seeds and truth."""
+    entries = []
+    for i, p in enumerate(picks):
+        name = f"world-{kind}-{i}.png"
+        p["gen"].image.save(out / name)
+        files.append(name)
+        truth = p["truth"]
+        entries.append(
+            {
+                "file": name,
+                "seed": p["seed"],
+                "scores": truth.scores,
+                "findings": [f.description for f in truth.findings],
+                "utility": truth.utility,
+            }
+        )
+    return entries
+
+
 def write_gallery(out: str | Path) -> dict[str, Any]:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -88,20 +108,7 @@ def write_gallery(out: str | Path) -> dict[str, Any]:
     info: dict[str, Any] = {"files": [], "t2i_request": T2I_REQUEST}
     # one request, several generations
     t2i = _pick(world, T2I_REQUEST, T2I_SLOTS)
-    info["t2i"] = []
-    for i, p in enumerate(t2i):
-        name = f"world-t2i-{i}.png"
-        p["gen"].image.save(out / name)
-        info["files"].append(name)
-        info["t2i"].append(
-            {
-                "file": name,
-                "seed": p["seed"],
-                "scores": p["truth"].scores,
-                "findings": [f.description for f in p["truth"].findings],
-                "utility": p["truth"].utility,
-            }
-        )
+    info["t2i"] = _save_picks(t2i, "t2i", out, info["files"])
     _strip([p["gen"].image for p in t2i]).save(out / "world-t2i-strip.png")
     info["files"].append("world-t2i-strip.png")
     # an edit
@@ -111,20 +118,7 @@ def write_gallery(out: str | Path) -> dict[str, Any]:
     src.image.save(out / "world-edit-source.png")
     info["files"].append("world-edit-source.png")
     edits = _pick(world, text, EDIT_SLOTS, source=src.record, task="edit")
-    info["edit"] = []
-    for i, p in enumerate(edits):
-        name = f"world-edit-{i}.png"
-        p["gen"].image.save(out / name)
-        info["files"].append(name)
-        info["edit"].append(
-            {
-                "file": name,
-                "seed": p["seed"],
-                "scores": p["truth"].scores,
-                "findings": [f.description for f in p["truth"].findings],
-                "utility": p["truth"].utility,
-            }
-        )
+    info["edit"] = _save_picks(edits, "edit", out, info["files"])
     _strip([src.image] + [p["gen"].image for p in edits]).save(out / "world-edit-strip.png")
     info["files"].append("world-edit-strip.png")
     # vividness

@@ -236,8 +236,8 @@ def _clean(sentence: str, st: _T2IState) -> str:
 
 def _relation_clause(clause: str, m: re.Match, st: _T2IState) -> bool:
     left, right = clause[: m.start()], clause[m.end() :]
-    a = _last_ref(left, st)
-    b = _first_ref(right, st)
+    a = _end_ref(left, st, last=True)
+    b = _end_ref(right, st, last=False)
     if a is None or b is None:
         return False
     rel = REL_NORM[re.sub(r"\s+", " ", m.group("rel"))]
@@ -247,23 +247,13 @@ def _relation_clause(clause: str, m: re.Match, st: _T2IState) -> bool:
     return True
 
 
-def _last_ref(text: str, st: _T2IState) -> Ref | None:
+def _end_ref(text: str, st: _T2IState, last: bool) -> Ref | None:
+    """The object named first (or, with ``last``, last) in ``text``: a new mention or a reference."""
     found: list[tuple[int, object]] = [(mm.start(), mm) for mm in MENTION.finditer(text)]
     found += [(mm.start(), mm) for mm in DEF_REF.finditer(text)]
     if not found:
         return None
-    mm = max(found, key=lambda t: t[0])[1]
-    if mm.re is MENTION:
-        return st.mention(mm)
-    return _ref(mm)
-
-
-def _first_ref(text: str, st: _T2IState) -> Ref | None:
-    found: list[tuple[int, object]] = [(mm.start(), mm) for mm in MENTION.finditer(text)]
-    found += [(mm.start(), mm) for mm in DEF_REF.finditer(text)]
-    if not found:
-        return None
-    mm = min(found, key=lambda t: t[0])[1]
+    mm = (max if last else min)(found, key=lambda t: t[0])[1]
     if mm.re is MENTION:
         return st.mention(mm)
     return _ref(mm)

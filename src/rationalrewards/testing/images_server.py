@@ -8,13 +8,13 @@ answer ``fail_status``) to test retries.
 
 import base64
 import io
-import socket
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from .colour_world import paint
+from .servers import ThreadedServer
 
 
 @dataclass
@@ -84,44 +84,14 @@ def create_images_app(state: ImagesServerState):
     return app
 
 
-class ImagesServer:
+class ImagesServer(ThreadedServer):
     """Run the images app with uvicorn in a daemon thread: ``with ImagesServer() as srv: srv.base_url``."""
 
     def __init__(self, **state_kwargs: Any):
         self.state = ImagesServerState(**state_kwargs)
-        self._server = None
-        self._thread: threading.Thread | None = None
-        self.port = 0
+        super().__init__(create_images_app(self.state), startup_timeout=10.0)
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
-
-    def start(self) -> "ImagesServer":
-        import uvicorn
-
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(create_images_app(self.state), log_level="warning", lifespan="off")
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("images server did not start")
-            time.sleep(0.01)
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> "ImagesServer":
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
+        """The images API's base URL (``.../v1``), as the images generator takes it."""
+        return self.api_base

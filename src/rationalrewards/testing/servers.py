@@ -50,16 +50,11 @@ def wait_for_health(base_url: str, timeout: float, alive: Any = None) -> None:
     raise TimeoutError(f"server at {base_url} did not answer /health within {timeout:.0f} s ({last})")
 
 
-@dataclass
-class ServerProcess:
-    """A running ``rationalrewards.server`` subprocess; ``stop()`` (or leaving the ``with``) ends it."""
+class _LoopbackURLs:
+    """``base_url`` and the OpenAI-style ``api_base`` of a server at ``self.host:self.port``."""
 
-    proc: subprocess.Popen
     host: str
     port: int
-    log_path: Path
-    api_key: str | None = None
-    _log_file: Any = field(default=None, repr=False)
 
     @property
     def base_url(self) -> str:
@@ -68,7 +63,19 @@ class ServerProcess:
     @property
     def api_base(self) -> str:
         """The OpenAI-style base URL (``.../v1``)."""
-        return f"{self.base_url}/v1"
+        return f"http://{self.host}:{self.port}/v1"
+
+
+@dataclass
+class ServerProcess(_LoopbackURLs):
+    """A running ``rationalrewards.server`` subprocess; ``stop()`` (or leaving the ``with``) ends it."""
+
+    proc: subprocess.Popen
+    host: str
+    port: int
+    log_path: Path
+    api_key: str | None = None
+    _log_file: Any = field(default=None, repr=False)
 
     def logs(self) -> str:
         """What the server printed so far (the log file is removed by ``stop``)."""
@@ -154,29 +161,26 @@ def running_server(model_spec: str, **kwargs: Any) -> Iterator[ServerProcess]:
         server.stop()
 
 
-class ThreadedServer:
+class ThreadedServer(_LoopbackURLs):
     """Serve an ASGI app with uvicorn in a daemon thread on a free loopback port.
 
-    ``with ThreadedServer(app) as srv: httpx.get(srv.base_url + "/health")``.
+    ``with ThreadedServer(app) as srv: httpx.get(srv.base_url + "/health")``. The socket is bound here and
+    handed to uvicorn, so no other process can take the port in between.
     """
 
     def __init__(self, app: Any, host: str = "127.0.0.1", port: int | None = None, startup_timeout: float = 30.0):
         import uvicorn
 
         self.host = host
-        self.port = port or free_port(host)
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._socket.bind((host, port or 0))
+        self.port = self._socket.getsockname()[1]
         config = uvicorn.Config(app, host=host, port=self.port, log_level="warning", lifespan="off")
         self.server = uvicorn.Server(config)
         self.startup_timeout = startup_timeout
-        self.thread = threading.Thread(target=self.server.run, daemon=True, name=f"uvicorn:{self.port}")
-
-    @property
-    def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    @property
-    def api_base(self) -> str:
-        return f"{self.base_url}/v1"
+        self.thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [self._socket]}, daemon=True, name=f"uvicorn:{self.port}"
+        )
 
     def start(self) -> ThreadedServer:
         self.thread.start()
@@ -191,7 +195,9 @@ class ThreadedServer:
 
     def stop(self, timeout: float = 10.0) -> None:
         self.server.should_exit = True
-        self.thread.join(timeout)
+        if self.thread.is_alive():
+            self.thread.join(timeout)
+        self._socket.close()
 
     def __enter__(self) -> ThreadedServer:
         return self.start()

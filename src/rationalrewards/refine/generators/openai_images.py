@@ -12,16 +12,16 @@ import asyncio
 import base64
 import inspect
 import os
-import random
 from typing import Any
 
 from PIL import Image
 
 from ...backends.base import run_sync
 from ...images import load_image, to_png_bytes
+from ...retry import RETRY_STATUSES, backoff_delay, parse_retry_after
 from .base import Generator, GeneratorError, coerce, parse_spec_query
 
-RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
+MAX_WAIT_S = 60.0  # the longest wait between attempts, whatever Retry-After says
 
 
 class OpenAIImagesGenerator(Generator):
@@ -113,13 +113,13 @@ class OpenAIImagesGenerator(Generator):
                 if resp.status_code == 200:
                     return await self._read(client, resp)
                 last = f"HTTP {resp.status_code}: {resp.text[:300]}"
-                if resp.status_code not in RETRY_STATUS:
+                if resp.status_code not in RETRY_STATUSES:
                     raise GeneratorError(f"{url}: {last}")
-                delay = _retry_after(resp.headers.get("retry-after"))
+                delay = parse_retry_after(resp.headers.get("retry-after"))
             if attempt < self.max_retries:
-                await asyncio.sleep(
-                    delay if delay is not None else self.backoff_s * 2**attempt * (0.5 + random.random())
-                )
+                if delay is None:
+                    delay = backoff_delay(attempt + 1, self.backoff_s, MAX_WAIT_S)
+                await asyncio.sleep(min(delay, MAX_WAIT_S))
         raise GeneratorError(f"{url}: gave up after {self.max_retries + 1} attempts; last: {last}")
 
     async def _read(self, client: Any, resp: Any) -> Image.Image:
@@ -134,13 +134,6 @@ class OpenAIImagesGenerator(Generator):
             got.raise_for_status()
             return load_image(got.content)
         raise GeneratorError("images endpoint answered with neither b64_json nor url")
-
-
-def _retry_after(value: str | None) -> float | None:
-    try:
-        return min(60.0, max(0.0, float(value))) if value is not None else None
-    except ValueError:
-        return None
 
 
 def from_spec(rest: str, **kwargs: Any) -> OpenAIImagesGenerator:
