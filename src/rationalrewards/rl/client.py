@@ -19,7 +19,6 @@ server from the trainer (``base_url`` defaults to the ``REWARD_SERVER`` environm
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import logging
 import os
 import random
@@ -28,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..images import to_data_url
+from ..retry import parse_retry_after
 from ..schema import Sample
 from ..server.protocol import RewardResponse
 from .rewards import FlowGRPOReward, ItemScore, TRLReward
@@ -64,21 +64,6 @@ def normalize_base_url(base_url: str | None) -> str:
     if "://" not in url:
         url = f"http://{url}"
     return url.removesuffix("/v1")
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds from a ``Retry-After`` header (delta-seconds or an HTTP date); None when absent or unreadable."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 def _image_field(image: Any) -> str:
