@@ -224,42 +224,10 @@ def world_corpus(cfg: BuildConfig, data: dict[str, Path]) -> list[str]:
 
 
 def train_line_tokenizer(corpus: list[str], vocab_size: int, max_token_chars: int) -> Any:
-    """A byte-level BPE whose merges may cross spaces (not lines): the world's stock phrases become single tokens.
+    """``models.tiny.train_tokenizer`` with line splits: the world's stock phrases become single tokens."""
+    from rationalrewards.models.tiny import train_tokenizer
 
-    Pieces end at a line break, so the protocol's headers stay separate tokens and the generation prompt
-    (``<|im_start|>assistant\n``) tokenizes the same alone as in front of a trained answer. The vocabulary
-    is the ``models.tiny`` special tokens plus bytes plus merges.
-    """
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    from rationalrewards.models.tiny import SPECIAL_TOKENS
-
-    tok = Tokenizer(models.BPE())
-    tok.normalizer = normalizers.NFC()
-    tok.pre_tokenizer = pre_tokenizers.Sequence(
-        [
-            pre_tokenizers.Split("\n", behavior="merged_with_previous"),
-            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-        ]
-    )
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=list(SPECIAL_TOKENS),
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        max_token_length=max_token_chars,
-        show_progress=False,
-    )
-    tok.train_from_iterator(corpus, trainer)
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tok,
-        eos_token="<|im_end|>",
-        pad_token="<|endoftext|>",
-        additional_special_tokens=list(SPECIAL_TOKENS[1:]),
-        model_max_length=32768,
-        clean_up_tokenization_spaces=False,
-    )
+    return train_tokenizer(corpus, vocab_size=vocab_size, split="lines", max_token_chars=max_token_chars)
 
 
 def check_prompt_boundary(processor: Any, data: dict[str, Path]) -> None:

@@ -215,3 +215,17 @@ def test_bad_sizes_and_existing_folder_are_refused(tmp_path):
     with pytest.raises(FileExistsError):
         build_tiny_qwen3vl(path, seed=1)
     build_tiny_qwen3vl(path, seed=1, overwrite=True)
+
+
+def test_line_split_tokenizer_merges_across_spaces_but_not_lines():
+    from rationalrewards.models.tiny import train_tokenizer
+
+    corpus = ["## Score: four out of four\n## Justification: clean and coherent\n"] * 200
+    words = train_tokenizer(corpus, vocab_size=400, split="words")
+    lines = train_tokenizer(corpus, vocab_size=400, split="lines", max_token_chars=40)
+    text = "## Justification: clean and coherent\n## Score: four out of four\n"
+    assert len(lines.tokenize(text)) < len(words.tokenize(text))
+    assert any(" " in lines.convert_tokens_to_string([t]).strip() for t in lines.tokenize(text))
+    assert all("\n" not in lines.convert_tokens_to_string([t]).rstrip("\n") for t in lines.tokenize(text))
+    with pytest.raises(ValueError, match="split"):
+        train_tokenizer(corpus, vocab_size=400, split="chars")

@@ -17,5 +17,7 @@ def test_free_port_is_bindable():
     import socket
 
     port = free_port()
+    assert 0 < port < 65536
     with socket.socket() as s:
-        s.bind(("127.0.0.1", port))
+        s.bind(("127.0.0.1", port))  # raises if the port is taken
+        assert s.getsockname()[1] == port

@@ -103,8 +103,16 @@ def default_corpus(seed: int = 0, n_sentences: int = 400) -> Iterator[str]:
         yield sentence + rng.choice([".", ".", ",", "?", "!", ":", ";"]) + rng.choice([" ", "\n", ""])
 
 
-def train_tokenizer(corpus: Iterable[str], vocab_size: int = 1024) -> Any:
-    """A byte-level BPE (Qwen2-style splits) trained on ``corpus``, wrapped for ``transformers``."""
+def train_tokenizer(
+    corpus: Iterable[str], vocab_size: int = 1024, split: str = "words", max_token_chars: int | None = None
+) -> Any:
+    """A byte-level BPE trained on ``corpus``, wrapped for ``transformers``.
+
+    ``split="words"``: Qwen2-style pre-tokenizer splits (merges stay inside words).
+    ``split="lines"``: merges may cross spaces but not line breaks, so a narrow domain's stock phrases
+    become single tokens while headers and the generation prompt (``<|im_start|>assistant\n``)
+    tokenize the same alone as in front of an answer (used by the embedded model).
+    """
     from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -112,18 +120,23 @@ def train_tokenizer(corpus: Iterable[str], vocab_size: int = 1024) -> Any:
         raise ValueError(f"vocab_size must be at least {256 + len(SPECIAL_TOKENS)} (bytes + special tokens)")
     tok = Tokenizer(models.BPE())
     tok.normalizer = normalizers.NFC()
+    if split == "words":
+        splitter = pre_tokenizers.Split(Regex(_QWEN_SPLIT), behavior="isolated")
+    elif split == "lines":
+        splitter = pre_tokenizers.Split("\n", behavior="merged_with_previous")
+    else:
+        raise ValueError(f"split must be 'words' or 'lines', got {split!r}")
     tok.pre_tokenizer = pre_tokenizers.Sequence(
-        [
-            pre_tokenizers.Split(Regex(_QWEN_SPLIT), behavior="isolated"),
-            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-        ]
+        [splitter, pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)]
     )
     tok.decoder = decoders.ByteLevel()
+    limits = {} if max_token_chars is None else {"max_token_length": max_token_chars}
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
         special_tokens=list(SPECIAL_TOKENS),
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
+        **limits,
     )
     tok.train_from_iterator(corpus, trainer)
     return PreTrainedTokenizerFast(
