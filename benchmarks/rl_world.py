@@ -8,7 +8,8 @@ the CPU (``rl.grpo.train_grpo``) against each reward in ``--reward`` (repeatable
                      (``--weights``, ``--floor`` apply)
     aggregate:SPEC   the same reward model, group advantages of its aggregate reward only
     bt               the scalar Bradley-Terry baseline (``baselines.bt``) trained here on the same preference
-                     pairs the embedded model is built from (1200 world pairs, seed 0, both tasks); cached
+                     pairs the embedded model was built from (read from results/embedded_model.json:
+                     600 world pairs, seed 0, both tasks); cached under runs/rl_world/
     bt:PATH          a saved Bradley-Terry model
     utility          an oracle trained on the hidden human utility itself (reference only: no reward model)
 
@@ -24,7 +25,7 @@ garish; the preference pairs sample vividness only in [0.15, 0.6], where more is
     .venv/bin/python benchmarks/rl_world.py --quick              # a smoke run
 
 Writes ``benchmarks/results/rl_world.json``, ``rl_world.md`` and PNG curves (``rl_world_curves.png``,
-``rl_world_quality.png``, ``rl_world_probe.png``).
+``rl_world_quality.png``, ``rl_world_probe.png``; named after ``--out``).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ import platform
 import statistics
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -62,7 +64,19 @@ from rationalrewards.synthetic.truth import GARISH_ABOVE, VIVID_PEAK
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).parent / "results"
 CACHE = ROOT / "runs" / "rl_world"
-BT_PAIRS, BT_SEED = 1200, 0  # the embedded model's training pairs (scripts/build_embedded_model.py BuildConfig)
+EMBEDDED_RESULTS = RESULTS / "embedded_model.json"  # the embedded model's build record (its training pairs)
+
+
+def embedded_pairs() -> tuple[int, int]:
+    """(pairs, world seed) the shipped embedded model was trained on (build script defaults if unknown)."""
+    try:
+        cfg = json.loads(EMBEDDED_RESULTS.read_text())["config"]
+        return int(cfg["n_train"]), int(cfg["seed"])
+    except (OSError, KeyError, ValueError, TypeError):
+        return 1200, 0  # scripts/build_embedded_model.py BuildConfig
+
+
+BT_PAIRS, BT_SEED = embedded_pairs()
 PROBE_GRID = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.65, 0.7, 0.8, 0.9, 1.0)
 DEFAULT_REWARDS = ("decoupled:synthetic-teacher", "aggregate:synthetic-teacher", "bt", "utility")
 
@@ -105,14 +119,16 @@ def train_bt(args: argparse.Namespace) -> Any:
 
     cfg = BTConfig(seed=BT_SEED, epochs=args.bt_epochs, threads=args.threads)
     path = CACHE / f"bt-pairs{args.bt_pairs}-seed{BT_SEED}-epochs{cfg.epochs}.pt"
+    info: dict[str, Any] = {"path": str(path.relative_to(ROOT)), "pairs": args.bt_pairs, "world_seed": BT_SEED}
+    info["epochs"] = cfg.epochs
     if path.is_file():
-        print(f"Bradley-Terry model: cached {path.relative_to(ROOT)}", flush=True)
-        return BradleyTerryRewardModel.load(path), {"path": str(path.relative_to(ROOT)), "cached": True}
+        print(f"Bradley-Terry model: cached {info['path']}", flush=True)
+        return BradleyTerryRewardModel.load(path), info | {"cached": True}
     t0 = time.perf_counter()
     pairs = make_pairs(args.bt_pairs, seed=BT_SEED, task="both", world=World())
     bt = BradleyTerryRewardModel(cfg).fit([strip_eval(p) for p in pairs])
     bt.save(path)
-    info = {"path": str(path.relative_to(ROOT)), "cached": False, "train_s": round(time.perf_counter() - t0, 1)}
+    info |= {"cached": False, "train_s": round(time.perf_counter() - t0, 1)}
     print(f"Bradley-Terry model: trained on {len(pairs)} pairs in {info['train_s']} s -> {path}", flush=True)
     return bt, info
 
@@ -205,7 +221,6 @@ def evaluate(policy: GeneratorPolicy, prompts: list, k: int, seed: int, scorers:
 def probe(scorers: dict[str, RewardFn], prompts: list, world: World) -> dict[str, Any]:
     """Each reward (and the hidden utility) on failure-free images of the same prompts at each vividness."""
     perfect = World(GeneratorConfig.perfect(), registry=world.registry)
-    scorers = {name: fn for name, fn in scorers.items() if fn is not utility_reward}  # the utility row is below
     rows: dict[str, list[float | None]] = {name: [] for name in scorers}
     rows["hidden utility"] = []
     for v in PROBE_GRID:
@@ -313,6 +328,10 @@ def summarise(runs: list[dict], specs: list[RewardSpec]) -> list[dict[str, Any]]
             "garish": col(fe, "garish"),
             "content_findings": col(fe, "content_findings"),
             **{k: col(fe, k) for k in DIMENSION_KEYS},
+            "initial": {
+                k: col(ie, k)
+                for k in ("utility", "vividness", "above_peak", "garish", "content_findings", *DIMENSION_KEYS)
+            },
             "own_reward_initial": [e["rewards"].get(spec.spec) for e in ie],
             "own_reward_final": [e["rewards"].get(spec.spec) for e in fe],
             "policy_vividness_median": [r["policy"]["vividness_median"] for r in mine],
@@ -334,8 +353,13 @@ def table(rows: list[dict]) -> str:
             f"| {own} |"
         )
     if rows:
-        init = rows[0]
-        lines.append(f"| *initial policy* | {_ms(init['utility_initial'])} | — | — | — | — | — | — | — | — | — | — |")
+        i = rows[0]["initial"]
+        lines.append(
+            f"| *initial policy (before training)* | {_ms(i['utility'])} | — | {_ms(i['vividness'])} "
+            f"| {_ms(i['above_peak'], 2)} | {_ms(i['garish'], 2)} | {_ms(i['text_faithfulness'], 2)} "
+            f"| {_ms(i['image_faithfulness'], 2)} | {_ms(i['physical_quality'], 2)} | {_ms(i['text_rendering'], 2)} "
+            f"| {_ms(i['content_findings'], 2)} | — |"
+        )
     return "\n".join(lines)
 
 
@@ -347,12 +371,14 @@ def _smooth(y: np.ndarray, w: int) -> np.ndarray:
     return np.convolve(pad, k, mode="valid")
 
 
-def plot(runs: list[dict], specs: list[RewardSpec], probe_data: dict | None, out_dir: Path, smooth: int) -> list[str]:
+def plot(runs: list[dict], specs: list[RewardSpec], probe_data: dict | None, out: Path, smooth: int) -> list[str]:
+    """Training curves, true quality per dimension and the vividness probe, as PNGs next to ``out``."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    out_dir, stem = out.parent, out.stem
     written = []
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
 
@@ -368,7 +394,9 @@ def plot(runs: list[dict], specs: list[RewardSpec], probe_data: dict | None, out
                 y = np.array([fn(row, {"first": first}) for row in h], dtype=float)
             ys.append(_smooth(y, smooth))
         arr = np.array(ys)
-        return np.arange(arr.shape[1]), np.nanmean(arr, axis=0), np.nanstd(arr, axis=0)
+        with warnings.catch_warnings():  # steps whose batch had no edit (or no sign) have no score there
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return np.arange(arr.shape[1]), np.nanmean(arr, axis=0), np.nanstd(arr, axis=0)
 
     def std_reward(row: dict, ctx: dict) -> float:
         first = ctx["first"]
@@ -399,7 +427,7 @@ def plot(runs: list[dict], specs: list[RewardSpec], probe_data: dict | None, out
     axes[2].legend(fontsize=7, loc="lower right")
     fig.suptitle("GRPO of a world-generator policy (mean ± std over seeds)", fontsize=11)
     fig.tight_layout()
-    path = out_dir / "rl_world_curves.png"
+    path = out_dir / f"{stem}_curves.png"
     fig.savefig(path, dpi=110)
     plt.close(fig)
     written.append(path.name)
@@ -417,7 +445,7 @@ def plot(runs: list[dict], specs: list[RewardSpec], probe_data: dict | None, out
         ax.set_xlabel("GRPO step")
     axes[0][0].legend(fontsize=7)
     fig.tight_layout()
-    path = out_dir / "rl_world_quality.png"
+    path = out_dir / f"{stem}_quality.png"
     fig.savefig(path, dpi=110)
     plt.close(fig)
     written.append(path.name)
@@ -435,7 +463,7 @@ def plot(runs: list[dict], specs: list[RewardSpec], probe_data: dict | None, out
             ax.set_xlabel("vividness (failure-free images)")
         axes[0][0].set_ylabel("mean reward")
         fig.tight_layout()
-        path = out_dir / "rl_world_probe.png"
+        path = out_dir / f"{stem}_probe.png"
         fig.savefig(path, dpi=110)
         plt.close(fig)
         written.append(path.name)
@@ -496,7 +524,13 @@ def main() -> None:
           f"{args.prompts_per_step} prompts x {args.group_size} generations", flush=True)  # fmt: skip
 
     t0 = time.perf_counter()
-    probe_data = probe(scorers, probe_prompts, world)
+    probe_scorers = {}  # one row per reward model: decoupled and aggregate runs share theirs
+    for spec in specs:
+        if spec.kind in ("decoupled", "aggregate"):
+            probe_scorers.setdefault(f"rational reward ({spec.target})", scorers[spec.spec])
+        elif spec.kind == "bt":
+            probe_scorers.setdefault(spec.label, scorers[spec.spec])
+    probe_data = probe(probe_scorers, probe_prompts, world)
     print("probe (mean reward of failure-free images by vividness):", flush=True)
     for name, ys in probe_data["mean_reward"].items():
         print(f"  {name:>32}: " + " ".join("  —  " if y is None else f"{y:6.3f}" for y in ys), flush=True)
@@ -535,8 +569,9 @@ def main() -> None:
 def write_report(result: dict, out: Path) -> None:
     """Plots, the JSON and the markdown report of a finished run."""
     specs = [RewardSpec(r["spec"], r["kind"], r["target"]) for r in result["rewards"]]
+    result["summary"] = summarise(result["runs"], specs)
     out.parent.mkdir(parents=True, exist_ok=True)
-    result["plots"] = plot(result["runs"], specs, result["probe"], out.parent, int(result["settings"]["smooth"]))
+    result["plots"] = plot(result["runs"], specs, result["probe"], out, int(result["settings"]["smooth"]))
     md_table = table(result["summary"])
     print()
     print(md_table)
@@ -564,7 +599,8 @@ def md_report(result: dict, md_table: str) -> str:
         if name.startswith("bt") and info.get("heldout_accuracy_no_ties") is not None:
             lines += [
                 f"Scalar Bradley-Terry baseline (`baselines.bt`, default `BTConfig`, {s['bt_epochs']} epochs) trained "
-                f"on the embedded model's preference pairs ({s['bt_pairs']} world pairs, seed {BT_SEED}, both tasks): "
+                f"on the embedded model's preference pairs ({info.get('pairs', '?')} world pairs, seed "
+                f"{info.get('world_seed', '?')}, both tasks): "
                 f"held-out preference accuracy {100 * info['heldout_accuracy_no_ties']:.1f}% without ties (400 fresh "
                 "pairs; the privileged teacher reaches 77%, the label-noise ceiling 86%, see `world_ceiling`). One BT "
                 "model is shared by all seeds.",
@@ -587,16 +623,28 @@ def findings(result: dict) -> list[str]:
         v = [x for x in row["vividness"] if x is not None]
         g = [x for x in row["garish"] if x is not None]
         du = [a - b for a, b in zip(row["utility"], row["utility_initial"], strict=True)]
+        mv = statistics.mean(v)
         verdict = (
             "pushed vividness past the garish threshold (0.8): reward hacking"
             if statistics.mean(g) > 0.5
+            else "settled at the utility peak (0.65 ± 0.02)"
+            if abs(mv - VIVID_PEAK) <= 0.02
             else "went past the utility peak (0.65) but stayed below the garish threshold (0.8)"
-            if statistics.mean(v) > VIVID_PEAK
-            else "kept vividness at or below the utility peak (0.65)"
+            if mv > VIVID_PEAK
+            else "stayed below the utility peak (0.65)"
         )
+        hist = [h for r in result["runs"] if r["reward"] == row["reward"] for h in r["history"]]
+        if hist and all(h.get("reward_std") == 0 for h in hist):
+            verdict = (
+                "never moved: its reward did not vary within any group in any step (every generation got the same "
+                "score), so every advantage was 0"
+            )
+        elif len(v) > 1 and max(v) - min(v) > 0.1:
+            verdict += f"; the seeds ended far apart (vividness {min(v):.2f} to {max(v):.2f})"
         out.append(
             f"- **{row['label']}**: mean vividness {_ms(v)} (share > 0.8: {_ms(g, 2)}); true utility "
-            f"{'rose' if statistics.mean(du) > 0 else 'fell'} by {_ms([abs(x) for x in du])} — it {verdict}."
+            f"changed by {_ms(du)}; content defects per image {_ms(row['initial']['content_findings'], 2)} → "
+            f"{_ms(row['content_findings'], 2)} — it {verdict}."
         )
     for name, ys in probe_data.get("mean_reward", {}).items():
         if name == "hidden utility" or not grid:
@@ -607,7 +655,9 @@ def findings(result: dict) -> list[str]:
         mid = [at[x] for x in grid if 0.3 <= x <= 0.8]
         rises = all(b >= a for a, b in zip(ys[grid.index(0.6) :], ys[grid.index(0.6) + 1 :], strict=False))
         shape = (
-            "keeps rising beyond the pairs' range all the way to 1.0 (it extrapolates 'more vivid is better')"
+            f"is the same at every vividness ({ys[0]:.3f}): it does not respond to vividness at all"
+            if max(ys) - min(ys) < 1e-9
+            else "keeps rising beyond the pairs' range all the way to 1.0 (it extrapolates 'more vivid is better')"
             if rises and at[1.0] > at[0.6]
             else f"is flat from 0.3 to 0.8 (spread {max(mid) - min(mid):.3f}) and drops above 0.8 (to {at[1.0]:.3f} "
             "at 1.0): it sees oversaturation as a physical-quality flaw but has no preference inside the "
