@@ -101,6 +101,7 @@ def test_a_finished_run_never_builds_the_model(tmp_path: Path, genai_file: Path,
     assert res.summary is None and _acc(res.metrics, "genai-4way") == (4, 6)
     with pytest.raises(ValueError, match="unknown backend .nosuch."):
         run_eval("genai-bench-t2i", genai_file, "nosuch:model", tmp_path / "new", progress=False)
+    assert not (tmp_path / "new").exists()  # a mistyped spec leaves no empty run folder behind
 
 
 class _CrashingModel:

@@ -187,6 +187,15 @@ def test_chat_template_reads_dataset_style_parts(tiny_vlm_path):
     assert text == "<|im_start|>user\n<|vision_start|><|image_pad|><|vision_end|>Hello<|im_end|>\n"
 
 
+def test_patch_size_sets_the_image_tokens_per_image(image):
+    model, processor = make_tiny_qwen3vl(seed=0, vocab_size=512, text_layers=1, patch_size=8)
+    enc = _inputs(processor, image)  # 128 x 128: (128 / 8)^2 patches, merged 2 x 2
+    assert int((enc["input_ids"] == model.config.image_token_id).sum()) == (128 // 16) ** 2
+    assert enc["pixel_values"].shape[-1] == 3 * 2 * 8 * 8  # channels x temporal patch x patch x patch
+    assert model.config.vision_config.patch_size == processor.image_processor.patch_size == 8
+    assert len(_greedy(model, enc, n=3)) == 3
+
+
 def test_other_sizes_keep_the_architecture_constraints(tmp_path, image):
     model, processor = make_tiny_qwen3vl(
         seed=0, text_hidden=128, text_heads=4, text_kv_heads=1, text_layers=1, vision_hidden=64, vision_layers=3

@@ -28,6 +28,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
+from ..backends import check_spec
 from ..rubric import RUBRIC_VERSION
 from ..schema import PreferencePair, Sample
 from ..stage import StageSummary, run_stage
@@ -257,6 +258,8 @@ def run_eval(
         "package_version": _package_version(),
         "loader": bd.stats.to_dict(),
     }
+    if isinstance(model, str) and not (out_dir / MANIFEST).exists():
+        check_spec(model)  # a mistyped spec leaves no run folder behind (the model itself loads only if needed)
     out_dir.mkdir(parents=True, exist_ok=True)
     old = _check_resume(out_dir, manifest)
     manifest["created"] = old.get("created", _now()) if old else _now()

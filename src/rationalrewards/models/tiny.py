@@ -166,11 +166,13 @@ def make_tiny_qwen3vl(
     max_position_embeddings: int = 8192,
     initializer_range: float = 0.02,
     tokenizer: Any = None,
+    patch_size: int = 16,
 ) -> tuple[Any, Any]:
     """An in-memory ``(model, processor)`` pair: seeded weights, eval mode; see ``build_tiny_qwen3vl``.
 
     ``tokenizer``: a ready ``PreTrainedTokenizerFast`` holding ``SPECIAL_TOKENS`` (then ``corpus`` and
-    ``vocab_size`` are unused); default: one trained by ``train_tokenizer``.
+    ``vocab_size`` are unused); default: one trained by ``train_tokenizer``. ``patch_size``: pixels per
+    vision patch side (2x2 patches merge into one image token).
     """
     try:
         import torch
@@ -196,7 +198,7 @@ def make_tiny_qwen3vl(
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
     half = head_dim // 2  # mrope sections (temporal, height, width) must sum to head_dim / 2
     mrope = [half - 2 * (half * 5 // 16), half * 5 // 16, half * 5 // 16]
-    patch, merge = 16, 2
+    patch, merge = patch_size, 2
     config = Qwen3VLConfig(
         text_config={
             "vocab_size": len(tokenizer),
