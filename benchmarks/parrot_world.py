@@ -157,26 +157,7 @@ def teacher_eval(build: Any, held: list[Any], eval_path: Path, judge: str) -> di
 
     backend = build.teacher([eval_path], judge=judge, log=False)
     rm = RationalRewardModel(backend, template=build.TEMPLATE)
-    pw = rm.compare(held)
-    cs = rm.critique([s for p in held for s in (p.sample_a(), p.sample_b())])
-    return {
-        "pairwise": [
-            {"label": p.label, "pred": c.preference, "parse": c.parse_status, "text": c.raw_text}
-            for p, c in zip(held, pw, strict=True)
-        ],
-        "pointwise": [
-            {
-                "label": p.label,
-                "reward_a": a.reward,
-                "reward_b": b.reward,
-                "parse_a": a.parse_status,
-                "parse_b": b.parse_status,
-                "text_a": a.raw_text,
-                "text_b": b.raw_text,
-            }
-            for p, a, b in zip(held, cs[0::2], cs[1::2], strict=True)
-        ],
-    }
+    return build.verdicts(rm, held)
 
 
 def system_row(name: str, ev: dict[str, Any], held: list[Any], registry: list[Any]) -> dict[str, Any]:

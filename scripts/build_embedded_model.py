@@ -337,25 +337,16 @@ def train_student(cfg: BuildConfig, work: Path, base: Path, mode: str) -> dict[s
 # ---------------------------------------------------------------------------- 5. eval
 
 
-def evaluate_model(
-    model_dir: Path, pairs: list[Any], max_tokens: int, batch_size: int = 16, pointwise: bool = True
-) -> dict[str, Any]:
-    """Greedy pairwise and pointwise critiques of labelled ``pairs``: parse rates, accuracies, raw verdicts."""
-    from rationalrewards.backends import GenerationConfig
-    from rationalrewards.backends.transformers_local import TransformersBackend
-    from rationalrewards.model import RationalRewardModel
-
-    backend = TransformersBackend(model_dir, device="cpu", batch_size=batch_size)
-    rm = RationalRewardModel(backend, template=TEMPLATE, generation=GenerationConfig(max_tokens=max_tokens))
+def verdicts(rm: Any, pairs: list[Any], pointwise: bool = True) -> dict[str, Any]:
+    """A reward model's pairwise (and pointwise) verdicts on labelled ``pairs``, with raw texts and wall times."""
     t0 = time.perf_counter()
     pw = rm.compare(pairs)
-    t_pw = time.perf_counter() - t0
     out: dict[str, Any] = {
         "pairwise": [
             {"label": p.label, "pred": c.preference, "parse": c.parse_status, "text": c.raw_text}
             for p, c in zip(pairs, pw, strict=True)
         ],
-        "pairwise_s": round(t_pw, 1),
+        "pairwise_s": round(time.perf_counter() - t0, 1),
     }
     if pointwise:
         samples = [s for p in pairs for s in (p.sample_a(), p.sample_b())]
@@ -374,6 +365,20 @@ def evaluate_model(
             }
             for p, a, b in zip(pairs, cs[0::2], cs[1::2], strict=True)
         ]
+    return out
+
+
+def evaluate_model(
+    model_dir: Path, pairs: list[Any], max_tokens: int, batch_size: int = 16, pointwise: bool = True
+) -> dict[str, Any]:
+    """Greedy pairwise and pointwise critiques of labelled ``pairs``: parse rates, accuracies, raw verdicts."""
+    from rationalrewards.backends import GenerationConfig
+    from rationalrewards.backends.transformers_local import TransformersBackend
+    from rationalrewards.model import RationalRewardModel
+
+    backend = TransformersBackend(model_dir, device="cpu", batch_size=batch_size)
+    rm = RationalRewardModel(backend, template=TEMPLATE, generation=GenerationConfig(max_tokens=max_tokens))
+    out = verdicts(rm, pairs, pointwise)
     backend.close()
     out["summary"] = summarize(out)
     return out
