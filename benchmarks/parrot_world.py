@@ -18,6 +18,8 @@ rate of the PARROT rationales the consistency filter kept with those it rejected
 
     .venv/bin/python benchmarks/parrot_world.py                   # reuses build/embedded, trains what is missing
     .venv/bin/python benchmarks/parrot_world.py --work /tmp/w --n-train 200 --steps 40   # a quick check
+    .venv/bin/python benchmarks/parrot_world.py --work build/perceive --patch-size 8 --perceive-steps 600 \
+        --freeze-vision --max-length 1024 --out benchmarks/results/parrot_world_perceive.json   # vision pre-training
 
 Training both students takes most of the time (see ``scripts/build_embedded_model.py``); every stage is
 reused on a rerun with the same settings.
@@ -238,6 +240,7 @@ def _met(ok: bool) -> str:
 
 
 def markdown(result: dict[str, Any]) -> str:
+    c = {**{"patch_size": 16, "image_side": 128, "perceive_steps": 0, "freeze_vision": False}, **result["config"]}
     lines = [
         "### PARROT ablation in the synthetic world",
         "",
@@ -286,7 +289,10 @@ def markdown(result: dict[str, Any]) -> str:
         f"{result['students']['unique_examples']['anchored']} unique PARROT examples, "
         f"{result['students']['unique_examples']['direct']} direct); training took "
         f"{result['students']['train']['anchored']['wall_s'] / 60:.0f} and "
-        f"{result['students']['train']['direct']['wall_s'] / 60:.0f} min.",
+        f"{result['students']['train']['direct']['wall_s'] / 60:.0f} min. Vision: patch {c['patch_size']} "
+        f"({(c['image_side'] // (2 * c['patch_size'])) ** 2} tokens per image), perception pre-training "
+        f"{c['perceive_steps'] or 'none'}{' steps' if c['perceive_steps'] else ''}, tower "
+        f"{'frozen' if c['freeze_vision'] else 'trained'} in the SFT.",
         "",
         f"Targets: PARROT >= direct + 5 points: **{_met(result['targets']['parrot_beats_direct_by_5'])}**; "
         f"filtered rationales hallucinate >= 50% less: **{_met(result['targets']['halluc_halved'])}**.",
@@ -317,6 +323,10 @@ def main() -> None:
     ap.add_argument("--n-train", type=int, default=None)
     ap.add_argument("--n-eval", type=int, default=None)
     ap.add_argument("--steps", type=int, default=None)
+    ap.add_argument("--patch-size", type=int, default=None, help="students' vision patch side (build default 16)")
+    ap.add_argument("--perceive-steps", type=int, default=None, help="perception pre-training steps (default 0)")
+    ap.add_argument("--freeze-vision", action="store_true", default=None, help="freeze the vision tower in the SFT")
+    ap.add_argument("--max-length", type=int, default=None, help="SFT sequence length limit")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a shared machine)")
     ap.add_argument("--out", type=Path, default=RESULTS_JSON)
     args = ap.parse_args()
@@ -325,7 +335,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     build = _build_module()
     cfg = build.BuildConfig()
-    for k in ("n_train", "n_eval", "steps"):
+    for k in ("n_train", "n_eval", "steps", "patch_size", "perceive_steps", "freeze_vision", "max_length"):
         if getattr(args, k) is not None:
             setattr(cfg, k, getattr(args, k))
     t0 = time.perf_counter()
@@ -341,7 +351,8 @@ def main() -> None:
     reg_eval = [Registry.load(registry_path(data["eval"]))]
 
     systems = []
-    for name, mode in (("PARROT student (embedded model)", "anchored"), ("direct-distillation student", "direct")):
+    parrot = "PARROT student (embedded model)" if cfg == build.BuildConfig() else "PARROT student (this build)"
+    for name, mode in ((parrot, "anchored"), ("direct-distillation student", "direct")):
         ev = json.loads((args.work / f"eval-{mode}.json").read_text(encoding="utf-8"))
         systems.append(system_row(name, ev, held, reg_eval))
     _log("Bradley-Terry")

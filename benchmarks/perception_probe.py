@@ -26,34 +26,13 @@ import argparse
 import os
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 from _common import RESULTS_DIR, machine, print_table, write_results
 
 IMAGE_SIDE = 128
 TRAIN_SEED, TEST_SEED = 7, 99
-
-
-def encode(processor: Any, records: list[Any]) -> tuple[Any, Any]:
-    """Pixel patches ``[n, patches, dim]`` and the (shared) grid of ``records``' images."""
-    enc = processor.image_processor(images=[r.render() for r in records], return_tensors="pt")
-    pv = enc["pixel_values"]
-    return pv.view(len(records), -1, pv.shape[-1]), enc["image_grid_thw"][:1]
-
-
-def targets(records: list[Any]) -> dict[str, Any]:
-    import torch
-
-    from rationalrewards.synthetic.perception import TARGETS, labels
-
-    rows = [labels(r) for r in records]
-    out = {}
-    for name, (kind, classes) in TARGETS.items():
-        if kind == "single":
-            out[name] = torch.tensor([classes.index(row[name]) for row in rows])
-        else:
-            out[name] = torch.tensor([[float(c in row[name]) for c in classes] for row in rows])
-    return out
 
 
 def run_arm(tower: Any, train_tower: bool, data: dict[str, Any], steps: int, lr: float, seed: int) -> dict[str, Any]:
@@ -139,6 +118,7 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--quick", action="store_true", help="1500 images, 100 steps")
+    ap.add_argument("--out", type=Path, default=RESULTS_DIR / "perception_probe.json")
     args = ap.parse_args()
     if args.quick:
         args.images, args.test, args.steps = 1500, 200, 100
@@ -148,12 +128,15 @@ def main() -> None:
     from rationalrewards.models.embedded import EMBEDDED_DIR
     from rationalrewards.models.processor import load_processor
     from rationalrewards.models.tiny import make_tiny_qwen3vl
+    from rationalrewards.models.vision_pretrain import encode_images, perception_targets
     from rationalrewards.synthetic.perception import TARGETS, perception_records
 
     torch.set_num_threads(args.threads)
     train_recs = list(perception_records(args.images, seed=TRAIN_SEED))
     test_recs = list(perception_records(args.test, seed=TEST_SEED))
-    y_train, y_test = targets(train_recs), targets(test_recs)
+    # the pooled targets only (the probe's heads sit on pooled tokens)
+    y_train = {k: v for k, v in perception_targets(train_recs, grid=1).items() if k in TARGETS}
+    y_test = {k: v for k, v in perception_targets(test_recs, grid=1).items() if k in TARGETS}
 
     def towers() -> Any:
         from transformers import AutoModelForImageTextToText
@@ -171,8 +154,8 @@ def main() -> None:
     rows = [{"arm": "majority baseline", **{k: round(100 * v, 1) for k, v in baselines(y_train, y_test).items()}}]
     record: dict[str, Any] = {"machine": machine(), "config": vars(args), "arms": {}}
     for name, tower, processor, train in towers():
-        pv, grid = encode(processor, train_recs)
-        pvt, _ = encode(processor, test_recs)
+        pv, grid = encode_images(processor, [r.render() for r in train_recs])
+        pvt, _ = encode_images(processor, [r.render() for r in test_recs])
         data = {"train": (pv, grid, y_train), "test": (pvt, grid, y_test)}
         res = run_arm(tower, train, data, args.steps, args.lr, seed=0)
         res["image_tokens"] = int(pv.shape[1] // 4)
@@ -184,7 +167,7 @@ def main() -> None:
     record["baseline"] = rows[0]
     cols = [("arm", "arm", "s"), ("tokens", "tokens", "d")] + [(k, k, ".1f") for k in TARGETS]
     print_table(rows, cols)
-    write_results(RESULTS_DIR / "perception_probe.json", record)
+    write_results(args.out, record)
 
 
 if __name__ == "__main__":

@@ -11,15 +11,25 @@ Stages (each writes under ``--work`` and is reused by a rerun with the same sett
 3. ``base``: a byte-level BPE trained on the world's text (rendered prompts, the teacher's unanchored
    critiques of the training pairs, requests) and a seeded tiny Qwen3-VL (``models.tiny.make_tiny_qwen3vl``)
    around it. The base depends on the seed and the training pairs only, so both modes share it;
-4. ``train``: ``rationalrewards.parrot.train.train`` (TRL SFTTrainer, full fine-tuning, vision tower trained);
-5. ``eval``: greedy critiques of the held-out pairs (pairwise mode, and pointwise for both images);
-6. ``install`` (``--install``): copy the checkpoint into ``src/rationalrewards/models/embedded/`` with a
+4. ``perceive`` (``--perceive-steps N``; off by default, the shipped model has none): perception
+   pre-training of the base's vision tower on world images (``rationalrewards.models.vision_pretrain``:
+   pooled and per-image-token targets of what is visible), shared by both modes like the base;
+5. ``train``: ``rationalrewards.parrot.train.train`` (TRL SFTTrainer, full fine-tuning; ``--freeze-vision``
+   leaves the vision tower as the earlier stages made it);
+6. ``eval``: greedy critiques of the held-out pairs (pairwise mode, and pointwise for both images);
+7. ``install`` (``--install``): copy the checkpoint into ``src/rationalrewards/models/embedded/`` with a
    model card, and write ``benchmarks/results/embedded_model.json``.
 
 Usage::
 
     python scripts/build_embedded_model.py --work build/embedded --install          # the shipped model
     python scripts/build_embedded_model.py --work build/embedded --mode direct      # the ablation twin
+
+On two cores, build the shared stages first, then both students side by side (one thread each)::
+
+    python scripts/build_embedded_model.py --work build/embedded --threads 2 --shared-only
+    python scripts/build_embedded_model.py --work build/embedded --threads 1 --install &
+    python scripts/build_embedded_model.py --work build/embedded --threads 1 --mode direct
 
 Set ``OMP_NUM_THREADS`` / ``--threads`` to the cores you can use. Every number the build produces (data
 counts, retention, steps, losses, wall times) goes to ``<work>/<mode>/build.json``.
@@ -79,14 +89,21 @@ class BuildConfig:
     vision_hidden: int = 128
     vision_layers: int = 2
     vision_heads: int = 2
-    image_side: int = 128  # world images are 128x128: 16 image tokens each (patch 16, 2x2 merge)
+    image_side: int = 128  # world images are 128x128
+    patch_size: int = 16  # 2x2 merge: 16 image tokens per world image (patch 8: 64 tokens, an 8x8 grid)
+    # perception pre-training of the vision tower (models.vision_pretrain); 0 steps: no such stage
+    perceive_images: int = 6000
+    perceive_steps: int = 0
+    perceive_batch: int = 32
+    perceive_lr: float = 2e-3
+    freeze_vision: bool = False  # True: the SFT leaves the (pre-trained) vision tower as it is
     # training
     steps: int = 600
     batch_size: int = 8
     learning_rate: float = 1e-3
     warmup: float = 0.05
     weight_decay: float = 0.01
-    max_length: int = 768
+    max_length: int = 768  # the longest example: ~250 tokens at patch 16, ~410 at patch 8 (3 x 64 image tokens)
     storage: str = "float16"  # dtype of the shipped safetensors (float32 weights > 25 MB); loaded back as float32
     # evaluation
     eval_max_tokens: int = 384
@@ -253,6 +270,7 @@ def build_base(cfg: BuildConfig, work: Path, data: dict[str, Path]) -> Path:
     stamp = {"tokenizer": TOKENIZER_VERSION} | _stamp(
         cfg, "seed", "n_train", "vocab_size", "max_token_chars", "text_hidden", "text_layers", "text_heads",
         "text_kv_heads", "text_intermediate", "vision_hidden", "vision_layers", "vision_heads", "image_side",
+        "patch_size",
     )  # fmt: skip
     if _fresh(folder, stamp):
         return folder
@@ -272,6 +290,7 @@ def build_base(cfg: BuildConfig, work: Path, data: dict[str, Path]) -> Path:
         vision_heads=cfg.vision_heads,
         min_pixels=pixels,
         max_pixels=pixels,
+        patch_size=cfg.patch_size,
     )
     check_prompt_boundary(processor, data)
     if folder.exists():
@@ -283,7 +302,62 @@ def build_base(cfg: BuildConfig, work: Path, data: dict[str, Path]) -> Path:
     return folder
 
 
-# ---------------------------------------------------------------------------- 4. train
+# ---------------------------------------------------------------------------- 4. perceive
+
+PERCEIVE_FIELDS = ("perceive_images", "perceive_steps", "perceive_batch", "perceive_lr")
+
+
+def perceive(cfg: BuildConfig, work: Path, base: Path) -> tuple[Path, dict[str, Any] | None]:
+    """The base with its vision tower pre-trained on world perception targets; returns its folder and record.
+
+    With ``perceive_steps`` 0 the base itself is returned, with no record.
+    """
+    if cfg.perceive_steps == 0:
+        return base, None
+    import torch
+    from transformers import AutoModelForImageTextToText
+
+    from rationalrewards.models.processor import load_processor
+    from rationalrewards.models.tiny import save_tiny_qwen3vl
+    from rationalrewards.models.vision_pretrain import VisionPretrainConfig, pretrain_vision
+
+    folder = work / "base-perceive"
+    stamp = {**json.loads((base / "stage.json").read_text(encoding="utf-8")), **_stamp(cfg, *PERCEIVE_FIELDS)}
+    record_path = folder / "perceive.json"
+    if _fresh(folder, stamp) and record_path.is_file():
+        return folder, json.loads(record_path.read_text(encoding="utf-8"))
+    model = AutoModelForImageTextToText.from_pretrained(str(base), dtype=torch.float32)
+    processor = load_processor(base)
+    vcfg = VisionPretrainConfig(
+        images=cfg.perceive_images,
+        steps=cfg.perceive_steps,
+        batch_size=cfg.perceive_batch,
+        learning_rate=cfg.perceive_lr,
+        seed=cfg.seed,
+    )
+    t0 = time.perf_counter()
+
+    def progress(step: int, loss: float) -> None:
+        if step % 100 == 0 or step == cfg.perceive_steps:
+            rate = step / (time.perf_counter() - t0)
+            _log(f"perceive: step {step}/{cfg.perceive_steps}, loss {loss:.3f} ({rate:.2f} steps/s incl. data)")
+
+    record = pretrain_vision(model, processor, vcfg, on_step=progress)
+    if folder.exists():
+        shutil.rmtree(folder)
+    save_tiny_qwen3vl(model, processor, folder)
+    _write_json(record_path, record)
+    _done(folder, stamp)
+    after = record["held_out_after"]
+    _log(
+        f"perceive: {cfg.perceive_steps} steps in {record['train_s']} s; held-out background "
+        f"{after['background']:.2f}, colour-shapes F1 {after['colour_shapes']:.2f}, cell colours F1 "
+        f"{after['cell_colour']:.2f}"
+    )
+    return folder, record
+
+
+# ---------------------------------------------------------------------------- 5. train
 
 
 def train_student(cfg: BuildConfig, work: Path, base: Path, mode: str) -> dict[str, Any]:
@@ -295,8 +369,8 @@ def train_student(cfg: BuildConfig, work: Path, base: Path, mode: str) -> dict[s
     stamp = {
         **_stamp(
             cfg, "seed", "n_train", "samples", "temperature", "vocab_size", "text_hidden", "text_layers",
-            "vision_hidden", "vision_layers", "image_side", "steps", "batch_size", "learning_rate", "warmup",
-            "weight_decay", "max_length", "extra",
+            "vision_hidden", "vision_layers", "image_side", "patch_size", *PERCEIVE_FIELDS, "freeze_vision", "steps",
+            "batch_size", "learning_rate", "warmup", "weight_decay", "max_length", "extra",
         ),
         "mode": mode,
         "tokenizer": TOKENIZER_VERSION,
@@ -309,7 +383,7 @@ def train_student(cfg: BuildConfig, work: Path, base: Path, mode: str) -> dict[s
         model=str(base),
         data=str(work / mode / "sft"),
         output_dir=str(out),
-        freeze_vision=False,  # the vision tower is as untrained as the rest
+        freeze_vision=cfg.freeze_vision,  # pre-trained by ``perceive``; critique SFT would wash out what it sees
         max_steps=cfg.steps,
         learning_rate=cfg.learning_rate,
         batch_size=cfg.batch_size,
@@ -334,7 +408,7 @@ def train_student(cfg: BuildConfig, work: Path, base: Path, mode: str) -> dict[s
     return record
 
 
-# ---------------------------------------------------------------------------- 5. eval
+# ---------------------------------------------------------------------------- 6. eval
 
 
 def verdicts(rm: Any, pairs: list[Any], pointwise: bool = True) -> dict[str, Any]:
@@ -432,7 +506,7 @@ def summarize(ev: dict[str, Any]) -> dict[str, Any]:
     return s
 
 
-# ---------------------------------------------------------------------------- 6. install
+# ---------------------------------------------------------------------------- 7. install
 
 
 def storage_copy(model_dir: Path, out: Path, dtype: str) -> Path:
@@ -481,6 +555,26 @@ def _storage_note(record: dict[str, Any]) -> str:
     return f": {chk['identical']} of {chk['n']} held-out greedy critiques are identical to the float32 weights'"
 
 
+def _tokens(cfg: dict[str, Any]) -> int:
+    return (cfg["image_side"] // (2 * cfg["patch_size"])) ** 2
+
+
+def _perceive_summary(record: dict[str, Any]) -> str:
+    cfg, p = record["config"], record.get("perceive")
+    if not p:
+        return "none (the tower starts from random weights and learns only from the critiques)"
+    a = p["held_out_after"]
+    return (
+        f"`rationalrewards.models.vision_pretrain`, {cfg['perceive_steps']} steps x {cfg['perceive_batch']} of "
+        f"{cfg['perceive_images']} world images on what is truly visible (background, colour intensity, defects "
+        "by kind, colours and colour-shapes present; per image token the colour and shape centred there, the "
+        "colours covering it, the sign); held-out: "
+        f"background {100 * a['background']:.0f}% right, colours present F1 {100 * a['colours']:.0f}, "
+        f"any defect {100 * a['defect']:.0f}% right, per-token colour F1 {100 * a['cell_colour']:.0f} and shape F1 "
+        f"{100 * a['cell_shape']:.0f}"
+    )
+
+
 def model_card(record: dict[str, Any]) -> str:
     cfg, d, t, ev = record["config"], record["data"], record["train"], record["eval"]
     ret = d["retention"]
@@ -519,12 +613,15 @@ def model_card(record: dict[str, Any]) -> str:
         "the teacher's unanchored critiques of the training pairs, requests); merges may cross spaces (not line "
         "breaks), so the protocol's stock phrases are single tokens and a critique is ~60-150 tokens.",
         f"5. Model: text {cfg['text_hidden']} hidden x {cfg['text_layers']} layers, vision {cfg['vision_hidden']} x "
-        f"{cfg['vision_layers']} layers, patch 16 with 2x2 merge, images at {cfg['image_side']}x{cfg['image_side']} "
-        f"(16 tokens per image); {t['parameters'] / 1e6:.2f} M parameters. Trained in float32; the safetensors "
-        f"store {record.get('storage', 'float32')} (loaded back as float32 on the CPU){_storage_note(record)}.",
-        f"6. SFT (`rationalrewards.parrot.train`, TRL SFTTrainer, assistant-only loss, vision tower trained): "
-        f"{cfg['steps']} steps x batch {cfg['batch_size']}, lr {cfg['learning_rate']} cosine, "
-        f"loss {t['loss_first']:.3f} -> {t['loss_last']:.3f} in {t['wall_s'] / 60:.1f} min.",
+        f"{cfg['vision_layers']} layers, patch {cfg['patch_size']} with 2x2 merge, images at "
+        f"{cfg['image_side']}x{cfg['image_side']} ({_tokens(cfg)} tokens per image); {t['parameters'] / 1e6:.2f} M "
+        f"parameters. Trained in float32; the safetensors store {record.get('storage', 'float32')} (loaded back as "
+        f"float32 on the CPU){_storage_note(record)}.",
+        f"6. Perception pre-training of the vision tower: {_perceive_summary(record)}.",
+        f"7. SFT (`rationalrewards.parrot.train`, TRL SFTTrainer, assistant-only loss, vision tower "
+        f"{'frozen' if cfg['freeze_vision'] else 'trained'}): {cfg['steps']} steps x batch {cfg['batch_size']}, "
+        f"lr {cfg['learning_rate']} cosine, loss {t['loss_first']:.3f} -> {t['loss_last']:.3f} in "
+        f"{t['wall_s'] / 60:.1f} min.",
         "",
         "## Held-out quality (greedy decoding)",
         "",
@@ -555,6 +652,14 @@ def model_card(record: dict[str, Any]) -> str:
 # ---------------------------------------------------------------------------- the whole build
 
 
+def shared_stages(cfg: BuildConfig, work: Path) -> tuple[dict[str, Path], Path, dict[str, Any]]:
+    """The stages both modes share: data, base, perceive; returns the data paths, the base folder, its record."""
+    work.mkdir(parents=True, exist_ok=True)
+    data = make_data(cfg, work)
+    base, seeing = perceive(cfg, work, build_base(cfg, work, data))
+    return data, base, seeing
+
+
 def build(
     cfg: BuildConfig, work: Path, mode: str = "anchored", do_install: bool = False, evaluate: bool = True
 ) -> dict[str, Any]:
@@ -564,10 +669,8 @@ def build(
     if mode not in ("anchored", "direct"):
         raise ValueError(f"mode must be anchored or direct, got {mode!r}")
     t0 = time.perf_counter()
-    work.mkdir(parents=True, exist_ok=True)
-    data = make_data(cfg, work)
+    data, base, seeing = shared_stages(cfg, work)
     pipe = run_data_pipeline(cfg, work, data, mode)
-    base = build_base(cfg, work, data)
     trained = train_student(cfg, work, base, mode)
     losses = [e["loss"] for e in trained["log_history"] if "loss" in e]
     model_dir = work / f"model-{mode}"
@@ -595,6 +698,10 @@ def build(
             "wall_s": trained.get("wall_s"),
             "metrics": trained.get("metrics"),
         },
+        "perceive": None
+        if seeing is None
+        else {k: seeing[k] for k in ("token_grid", "held_out_before", "held_out_after", "train_s", "data_s")}
+        | {"loss_first": seeing["losses"][0], "loss_last": seeing["losses"][-1]},
     }
     ship = storage_copy(model_dir, work / f"model-{mode}-{cfg.storage}", cfg.storage)
     record["storage"] = cfg.storage
@@ -621,7 +728,9 @@ def build(
             _log(f"{cfg.storage} vs float32: {sum(same)}/{len(same)} identical critiques")
     record["wall_s"] = round(time.perf_counter() - t0, 1)
     ev_s = (record.get("eval") or {}).get("pairwise_s") or 0, (record.get("eval") or {}).get("pointwise_s") or 0
-    record["build_s"] = round((pipe.get("wall_s") or 0) + (trained.get("wall_s") or 0) + sum(ev_s), 1)
+    seeing_s = (seeing["data_s"], seeing["train_s"]) if seeing else ()
+    parts = (pipe.get("wall_s"), *seeing_s, trained.get("wall_s"), *ev_s)
+    record["build_s"] = round(sum(x or 0 for x in parts), 1)
     _write_json(work / mode / "build.json", record)
     if do_install:
         if not evaluate:
@@ -643,6 +752,10 @@ _FLAGS = {
     "text_hidden": "--text-hidden",
     "vision_hidden": "--vision-hidden",
     "vision_layers": "--vision-layers",
+    "patch_size": "--patch-size",
+    "perceive_steps": "--perceive-steps",
+    "freeze_vision": "--freeze-vision",
+    "max_length": "--max-length",
 }
 
 
@@ -652,7 +765,10 @@ def reproduce_command(cfg: BuildConfig, mode: str) -> str:
     parts = ["python scripts/build_embedded_model.py --work build/embedded", "--threads 1"]
     if mode != "anchored":
         parts.append(f"--mode {mode}")
-    parts += [f"{flag} {getattr(cfg, k)}" for k, flag in _FLAGS.items() if getattr(cfg, k) != getattr(default, k)]
+    for k, flag in _FLAGS.items():
+        value = getattr(cfg, k)
+        if value != getattr(default, k):
+            parts.append((flag if value else "--train-vision") if isinstance(value, bool) else f"{flag} {value}")
     unsettable = [
         f.name
         for f in dataclasses.fields(cfg)
@@ -679,8 +795,21 @@ def main(
     text_hidden: int = typer.Option(BuildConfig.text_hidden, "--text-hidden"),
     vision_hidden: int = typer.Option(BuildConfig.vision_hidden, "--vision-hidden"),
     vision_layers: int = typer.Option(BuildConfig.vision_layers, "--vision-layers"),
+    patch_size: int = typer.Option(BuildConfig.patch_size, "--patch-size", help="vision patch side in pixels"),
+    perceive_steps: int = typer.Option(
+        BuildConfig.perceive_steps, "--perceive-steps", help="perception pre-training steps of the vision tower"
+    ),
+    freeze_vision: bool = typer.Option(
+        BuildConfig.freeze_vision, "--freeze-vision/--train-vision", help="leave the vision tower as it is in the SFT"
+    ),
+    max_length: int = typer.Option(BuildConfig.max_length, "--max-length", help="SFT sequence length limit"),
     threads: int = typer.Option(0, "--threads", help="torch threads (0: leave as is)"),
     no_eval: bool = typer.Option(False, "--no-eval", help="skip the held-out evaluation"),
+    shared_only: bool = typer.Option(
+        False,
+        "--shared-only",
+        help="build only what both modes share (data, base, perceive), then stop",
+    ),
 ) -> None:
     """Build the embedded model (or its direct-distillation twin) from a seed."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -700,7 +829,14 @@ def main(
         text_hidden=text_hidden,
         vision_hidden=vision_hidden,
         vision_layers=vision_layers,
+        patch_size=patch_size,
+        perceive_steps=perceive_steps,
+        freeze_vision=freeze_vision,
+        max_length=max_length,
     )
+    if shared_only:
+        shared_stages(cfg, work)
+        return
     rec = build(cfg, work, mode=mode, do_install=install_, evaluate=not no_eval)
     print(json.dumps({k: rec[k] for k in ("data", "eval") if k in rec}, indent=2, default=str))
 

@@ -86,3 +86,61 @@ def perception_records(n: int, seed: int = 0) -> Iterator[GenerationRecord]:
             yield rec
             if len(seen) >= n:
                 return
+
+
+# ---------------------------------------------------------------------------- dense (per image token) targets
+
+ARTEFACT_KINDS: tuple[str, ...] = ("noise", "blur", "seam", "cut", "overlap")
+
+
+def artefact_kinds(record: GenerationRecord) -> frozenset[str]:
+    """Which physical defects an image shows, by kind (the parts of ``has_defect``)."""
+    objs = record.scene.objects
+    kinds = {a.kind for a in record.artefacts}
+    if any(is_cut(o) for o in objs):
+        kinds.add("cut")
+    if any(overlaps(a, b) for i, a in enumerate(objs) for b in objs[i + 1 :]):
+        kinds.add("overlap")
+    return frozenset(kinds)
+
+
+def cell_labels(record: GenerationRecord, grid: int) -> dict[str, list]:
+    """Per-cell targets on a ``grid`` x ``grid`` partition of the canvas (row-major, one cell per image token).
+
+    ``colour`` / ``shape``: the class index (0 = none, else 1 + index in ``COLOR_NAMES`` / ``SHAPES``) of
+    the object centred in the cell, the one drawn last if several are (so counting cells counts objects,
+    and colour and shape are bound by place); ``cover``: which colours cover the cell's centre point;
+    ``sign``: whether the sign's board covers it.
+    """
+    if grid < 1:
+        raise ValueError(f"grid must be >= 1, got {grid}")
+    n = grid * grid
+    colour, shape = [0] * n, [0] * n
+    cover = [[0.0] * len(COLOR_NAMES) for _ in range(n)]
+    sign = [[0.0] for _ in range(n)]
+    points = [((col + 0.5) / grid, (row + 0.5) / grid) for row in range(grid) for col in range(grid)]
+
+    def cell(v: float) -> int:
+        return min(grid - 1, max(0, int(v * grid)))
+
+    for o in record.scene.objects:  # drawing order: a later object covers an earlier one
+        i = cell(o.y) * grid + cell(o.x)
+        colour[i], shape[i] = 1 + COLOR_NAMES.index(o.color), 1 + SHAPES.index(o.shape)
+        for j, (cx, cy) in enumerate(points):
+            if (cx - o.x) ** 2 + (cy - o.y) ** 2 <= o.r**2:
+                cover[j][COLOR_NAMES.index(o.color)] = 1.0
+    if record.scene.sign is not None:
+        x0, y0, x1, y1 = record.scene.sign.rect()
+        for j, (cx, cy) in enumerate(points):
+            if x0 <= cx <= x1 and y0 <= cy <= y1:
+                sign[j][0] = 1.0
+    return {"colour": colour, "shape": shape, "cover": cover, "sign": sign}
+
+
+# per-cell target -> (kind, class names): "single" is one class per cell (index 0 = none), "multi" a set
+DENSE_TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "colour": ("single", ("none", *COLOR_NAMES)),
+    "shape": ("single", ("none", *SHAPES)),
+    "cover": ("multi", COLOR_NAMES),
+    "sign": ("multi", ("sign",)),
+}
