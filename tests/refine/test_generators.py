@@ -15,6 +15,11 @@ def same(a: Image.Image, b: Image.Image) -> bool:
     return np.array_equal(np.asarray(a), np.asarray(b))
 
 
+def close(a: Image.Image, b: Image.Image, levels: int = 2) -> bool:
+    """Equal up to float rounding: a batch runs other CPU kernels than one image, which can move a pixel by 1."""
+    return int(np.abs(np.asarray(a).astype(int) - np.asarray(b).astype(int)).max()) <= levels
+
+
 # ---------------------------------------------------------------------- contract
 
 
@@ -116,8 +121,8 @@ def test_diffusers_text_to_image_is_batched_and_seeded_per_item(tiny_pipelines):
     assert len(out) == 3 and all(i.size == (64, 64) for i in out)
     assert gen.images_made == 3
     alone = gen.generate(["two blue spheres"], [2])[0]
-    assert same(alone, out[1])  # same seed and request: same image whatever the batch
-    assert not same(gen.generate(["two blue spheres"], [7])[0], out[1])
+    assert close(alone, out[1])  # same seed and request: the same image whatever the batch
+    assert not close(gen.generate(["two blue spheres"], [7])[0], out[1])
     with pytest.raises(ValueError, match="edit"):
         gen.generate(["x"], [0], [Image.new("RGB", (64, 64))])
 
