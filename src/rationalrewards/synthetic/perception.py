@@ -42,12 +42,7 @@ def intensity(vividness: float) -> str:
 
 def has_defect(record: GenerationRecord) -> bool:
     """Whether a physical defect is visible: an artefact, a cut-off shape or two shapes overlapping."""
-    objs = record.scene.objects
-    return (
-        bool(record.artefacts)
-        or any(is_cut(o) for o in objs)
-        or any(overlaps(a, b) for i, a in enumerate(objs) for b in objs[i + 1 :])
-    )
+    return bool(artefact_kinds(record))
 
 
 def labels(record: GenerationRecord) -> dict[str, str | frozenset[str]]:
@@ -109,7 +104,8 @@ def cell_labels(record: GenerationRecord, grid: int) -> dict[str, list]:
 
     ``colour`` / ``shape``: the class index (0 = none, else 1 + index in ``COLOR_NAMES`` / ``SHAPES``) of
     the object centred in the cell, the one drawn last if several are (so counting cells counts objects,
-    and colour and shape are bound by place); ``cover``: which colours cover the cell's centre point;
+    and colour and shape are bound by place); ``cover``: which colours cover the cell's centre point (within an
+    object's nominal radius);
     ``sign``: whether the sign's board covers it.
     """
     if grid < 1:
