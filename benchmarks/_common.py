@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import platform
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -13,6 +15,25 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
+ROOT = RESULTS_DIR.parents[1]
+
+
+def build_module() -> Any:
+    """``scripts/build_embedded_model.py`` as a module (its stages, config and evaluation helpers)."""
+    path = ROOT / "scripts" / "build_embedded_model.py"
+    spec = importlib.util.spec_from_file_location("build_embedded_model", path)
+    mod = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    sys.modules[spec.name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def answer_encoding(processor: Any, prompt: str, answer: str, images: list[Any]) -> tuple[Any, int]:
+    """The processor's encoding of ``prompt + answer`` with ``images``, and how many of its tokens are the prompt."""
+    enc = processor(text=[prompt + answer], images=images or None, return_tensors="pt")
+    n_prompt = processor(text=[prompt], images=images or None, return_tensors="pt")["input_ids"].shape[1]
+    return enc, n_prompt
 
 
 def timed(fn: Callable[[], T]) -> tuple[T, float]:

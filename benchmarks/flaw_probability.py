@@ -18,27 +18,15 @@ greedy evaluation ``eval-MODE.json`` and trained model). Writes ``benchmarks/res
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
-from _common import RESULTS_DIR, machine, print_table, write_results
+from _common import RESULTS_DIR, answer_encoding, build_module, machine, print_table, write_results
 
-ROOT = Path(__file__).resolve().parents[1]
 JUSTIFICATION = "## Justification:"
-
-
-def _build_module() -> Any:
-    spec = importlib.util.spec_from_file_location("build_embedded_model", ROOT / "scripts" / "build_embedded_model.py")
-    mod = importlib.util.module_from_spec(spec)
-    assert spec.loader is not None
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def opening_scores(tokenizer: Any, dataset: Any) -> dict[int, float]:
@@ -62,8 +50,7 @@ def soft_reward(model: Any, processor: Any, conv: Any, answer: str, scores: dict
 
     images = [load_image(im) for im in conv.images()]
     prompt = processor.apply_chat_template(conv.to_hf(), add_generation_prompt=True, tokenize=False)
-    enc = processor(text=[prompt + answer], images=images or None, return_tensors="pt")
-    n_prompt = processor(text=[prompt], images=images or None, return_tensors="pt")["input_ids"].shape[1]
+    enc, n_prompt = answer_encoding(processor, prompt, answer, images)
     ids = enc["input_ids"][0].tolist()
     tok = processor.tokenizer
     positions = [i for i in range(n_prompt, len(ids)) if tok.decode([ids[i]]).startswith(JUSTIFICATION)]
@@ -96,7 +83,7 @@ def main() -> None:
     from rationalrewards.templates import get_template
 
     torch.set_num_threads(args.threads)
-    build = _build_module()
+    build = build_module()
     model_dir = args.work / f"model-{args.mode}"
     model = AutoModelForImageTextToText.from_pretrained(str(model_dir), dtype=torch.float32).eval()
     processor = load_processor(model_dir)

@@ -21,7 +21,7 @@ import random
 from pathlib import Path
 from typing import Any
 
-from _common import RESULTS_DIR, machine, print_table, write_results
+from _common import RESULTS_DIR, answer_encoding, machine, print_table, write_results
 
 
 def example_loss(model: Any, processor: Any, example: dict[str, Any], images: list[Any]) -> float:
@@ -31,8 +31,9 @@ def example_loss(model: Any, processor: Any, example: dict[str, Any], images: li
     messages = example["messages"]
     full = processor.apply_chat_template(messages, tokenize=False)
     prompt = processor.apply_chat_template(messages[:-1], tokenize=False, add_generation_prompt=True)
-    enc = processor(text=[full], images=images or None, return_tensors="pt")
-    n_prompt = processor(text=[prompt], images=images or None, return_tensors="pt")["input_ids"].shape[1]
+    if not full.startswith(prompt):
+        raise ValueError("the chat template renders the prompt differently alone and before its answer")
+    enc, n_prompt = answer_encoding(processor, prompt, full[len(prompt) :], images)
     labels = enc["input_ids"].clone()
     labels[:, :n_prompt] = -100
     with torch.no_grad():

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import importlib.util
 import json
 import platform
 import sys
@@ -39,19 +38,11 @@ from typing import Any
 
 import numpy as np
 
+from _common import build_module
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS_JSON = ROOT / "benchmarks" / "results" / "parrot_world.json"
 RESULTS_MD = ROOT / "benchmarks" / "results" / "parrot_world.md"
-
-
-def _build_module() -> Any:
-    path = ROOT / "scripts" / "build_embedded_model.py"
-    spec = importlib.util.spec_from_file_location("build_embedded_model", path)
-    mod = importlib.util.module_from_spec(spec)
-    assert spec.loader is not None
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def _log(msg: str) -> None:
@@ -333,7 +324,7 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    build = _build_module()
+    build = build_module()
     cfg = build.BuildConfig()
     for k in ("n_train", "n_eval", "steps", "patch_size", "perceive_steps", "freeze_vision", "max_length"):
         if getattr(args, k) is not None:

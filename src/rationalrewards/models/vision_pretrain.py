@@ -67,8 +67,6 @@ def perception_targets(records: list[Any], grid: int) -> dict[str, Any]:
     cells = [cell_labels(r, grid) for r in records]
     for name in DENSE_TARGETS:
         out[f"cell_{name}"] = torch.tensor([c[name] for c in cells])
-        if out[f"cell_{name}"].is_floating_point():
-            out[f"cell_{name}"] = out[f"cell_{name}"].float()
     return out
 
 
@@ -94,6 +92,13 @@ def _features(tower: Any, pixels: Any, grid: Any) -> list[Any]:
     return [f.view(pixels.shape[0], -1, f.shape[-1]) for f in levels]
 
 
+def _pooled(levels: list[Any]) -> Any:
+    """Mean- and max-pooled tokens of the tower's output: what the image-level heads see."""
+    import torch
+
+    return torch.cat([levels[0].mean(1), levels[0].amax(1)], -1)
+
+
 def _pos_weights(y: dict[str, Any], kinds: dict[str, tuple[str, bool]]) -> dict[str, Any]:
     """Per-class positive weights (negatives / positives, in [1, 20]) of the set targets: rare classes count."""
     out = {}
@@ -106,10 +111,9 @@ def _pos_weights(y: dict[str, Any], kinds: dict[str, tuple[str, bool]]) -> dict[
 
 
 def _loss(heads: Any, kinds: dict[str, tuple[str, bool]], levels: list[Any], y: dict[str, Any], pos: dict) -> Any:
-    import torch
     import torch.nn.functional as F
 
-    pooled = torch.cat([levels[0].mean(1), levels[0].amax(1)], -1)
+    pooled = _pooled(levels)
     total = 0.0
     for name, (kind, cell) in kinds.items():
         for f in levels if cell else [pooled]:
@@ -128,9 +132,7 @@ def _scores(heads: Any, kinds: dict[str, tuple[str, bool]], levels: list[Any], y
     For per-cell one-class targets the F1 is over the cells that are not "none" (index 0) in truth or
     prediction, so an all-"none" guess scores 0.
     """
-    import torch
-
-    pooled = torch.cat([levels[0].mean(1), levels[0].amax(1)], -1)
+    pooled = _pooled(levels)
     scores = {}
     for name, (kind, cell) in kinds.items():
         logits = heads[name](levels[0] if cell else pooled)

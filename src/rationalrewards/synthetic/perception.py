@@ -104,9 +104,8 @@ def cell_labels(record: GenerationRecord, grid: int) -> dict[str, list]:
 
     ``colour`` / ``shape``: the class index (0 = none, else 1 + index in ``COLOR_NAMES`` / ``SHAPES``) of
     the object centred in the cell, the one drawn last if several are (so counting cells counts objects,
-    and colour and shape are bound by place); ``cover``: which colours cover the cell's centre point (within an
-    object's nominal radius);
-    ``sign``: whether the sign's board covers it.
+    and colour and shape are bound by place); ``cover``: which colours cover the cell's centre point
+    (within an object's nominal radius); ``sign``: whether the sign's board covers it.
     """
     if grid < 1:
         raise ValueError(f"grid must be >= 1, got {grid}")
