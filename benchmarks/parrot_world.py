@@ -38,11 +38,10 @@ from typing import Any
 
 import numpy as np
 
-from _common import build_module
+from _common import RESULTS_DIR, ROOT, build_module
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS_JSON = ROOT / "benchmarks" / "results" / "parrot_world.json"
-RESULTS_MD = ROOT / "benchmarks" / "results" / "parrot_world.md"
+RESULTS_JSON = RESULTS_DIR / "parrot_world.json"
+RESULTS_MD = RESULTS_DIR / "parrot_world.md"
 
 
 def _log(msg: str) -> None:
